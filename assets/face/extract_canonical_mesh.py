@@ -119,7 +119,9 @@ def extract(package_dir: Path) -> dict[str, np.ndarray]:
     buffer = np.asarray(floats, dtype=np.float32).reshape(-1, 5)
     triangles = np.asarray(indices, dtype=np.int32).reshape(-1, 3)
     if len(buffer) != NUM_VERTICES or len(triangles) != NUM_TRIANGLES:
-        raise SystemExit(f"expected {NUM_VERTICES} vertices and {NUM_TRIANGLES} triangles, got {len(buffer)} and {len(triangles)}")
+        raise SystemExit(
+            f"expected {NUM_VERTICES} vertices and {NUM_TRIANGLES} triangles, got {len(buffer)} and {len(triangles)}"
+        )
     return {
         "vertices_cm": buffer[:, :3],
         "uvs": buffer[:, 3:],

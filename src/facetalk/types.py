@@ -90,7 +90,7 @@ class Alignment:
 
     @property
     def duration(self) -> Seconds:
-        ends = [item.end for item in (*self.words, *self.phones)]
+        ends = [word.end for word in self.words] + [phone.end for phone in self.phones]
         return max(ends, default=0.0)
 
 
@@ -143,9 +143,10 @@ class EmotionSchedule:
         """Parse the CLI form `category[:intensity]`, e.g. `happy:0.8`."""
         category, _, intensity = spec.partition(":")
         try:
-            return cls.constant(category.strip(), float(intensity) if intensity else 1.0)
+            value = float(intensity) if intensity else 1.0
         except ValueError:
             raise InvalidInputError(f"emotion {spec!r} is not of the form category[:intensity]") from None
+        return cls.constant(category.strip(), value)
 
     @classmethod
     def from_json(cls, path: str | Path) -> EmotionSchedule:

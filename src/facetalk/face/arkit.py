@@ -43,6 +43,4 @@ def mirror_name(name: str) -> str:
     return name
 
 
-MIRROR_PAIRS: tuple[tuple[str, str], ...] = tuple(
-    (name, mirror_name(name)) for name in ARKIT_NAMES if name.endswith("Left")
-)
+MIRROR_PAIRS: tuple[tuple[str, str], ...] = tuple((name, mirror_name(name)) for name in ARKIT_NAMES if name.endswith("Left"))

@@ -31,7 +31,9 @@ class BlendshapeRig:
     def __post_init__(self) -> None:
         deltas = np.asarray(self.deltas, dtype=np.float32)
         if deltas.shape != (len(self.names), self.topology.num_vertices, 3):
-            raise ValueError(f"rig deltas have shape {deltas.shape}, expected ({len(self.names)}, {self.topology.num_vertices}, 3)")
+            raise ValueError(
+                f"rig deltas have shape {deltas.shape}, expected ({len(self.names)}, {self.topology.num_vertices}, 3)"
+            )
         object.__setattr__(self, "deltas", deltas)
         object.__setattr__(self, "names", tuple(self.names))
 

@@ -1,0 +1,104 @@
+"""The `facetalk` command: a thin Typer shell over same-named library functions.
+
+User errors (`FacetalkError`) print one line, `error: ...`, and exit with code 2; anything else is a
+bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from facetalk.errors import FacetalkError
+
+EXIT_USER_ERROR = 2
+
+
+class _App(typer.Typer):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except FacetalkError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+
+
+app = _App(
+    name="facetalk",
+    help="Speech to expressive, lip-synced 3D facial animation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+face_app = typer.Typer(help="The embedded default face.", no_args_is_help=True)
+app.add_typer(face_app, name="face")
+
+Output = Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")]
+
+
+@face_app.command("sheet")
+def face_sheet(
+    output: Output = Path("sheet.png"),
+    columns: Annotated[int, typer.Option(min=1, help="Cells per row.")] = 8,
+    cell: Annotated[int, typer.Option(min=64, help="Cell size in pixels.")] = 256,
+) -> None:
+    """Render a labelled contact sheet of all 52 ARKit blendshapes at weight 1."""
+    from facetalk.render import face_sheet as render_sheet
+
+    render_sheet(output, columns=columns, cell=cell)
+    typer.echo(f"wrote {output}")
+
+
+@app.command("export")
+def export(
+    motion_path: Annotated[Path, typer.Argument(help="Motion file: .npz, ARKit/A2F .json, Live Link .csv or .glb.")],
+    output: Output,
+    format: Annotated[str | None, typer.Option("--format", "-f", help="Output format; default: from the extension.")] = None,
+) -> None:
+    """Convert a motion file to another format (npz, arkit-json, livelink-csv, glb, obj)."""
+    from facetalk.export import export_motion, read_motion
+
+    export_motion(read_motion(motion_path), output, format=format)
+    typer.echo(f"wrote {output}")
+
+
+@app.command("render")
+def render(
+    motion_path: Annotated[Path, typer.Argument(help="Motion file (any format `facetalk export` reads).")],
+    output: Output = Path("out.mp4"),
+    audio: Annotated[Path | None, typer.Option(help="Speech track to mux into the video.")] = None,
+    compare: Annotated[list[Path] | None, typer.Option(help="More motion files shown side by side, in order.")] = None,
+    caption: Annotated[list[str] | None, typer.Option(help="One caption per panel when comparing.")] = None,
+    width: Annotated[int, typer.Option(min=16)] = 512,
+    height: Annotated[int, typer.Option(min=16)] = 512,
+) -> None:
+    """Render a motion to an MP4 video, optionally side by side with other motions."""
+    from facetalk.export import read_motion
+    from facetalk.render import render_side_by_side, render_video
+
+    motion = read_motion(motion_path)
+    if compare:
+        paths = [motion_path, *compare]
+        captions = caption or [p.stem for p in paths]
+        if len(captions) != len(paths):
+            raise typer.BadParameter(f"{len(paths)} panels need {len(paths)} captions, got {len(captions)}")
+        render_side_by_side([motion, *map(read_motion, compare)], captions, output, audio=audio, width=width, height=height)
+    else:
+        render_video(motion, output, audio=audio, width=width, height=height)
+    typer.echo(f"wrote {output}")
+
+
+@app.command("demo")
+def demo(output: Output = Path("out")) -> None:
+    """Animate the embedded face with a hand-keyed clip; write every export format and an MP4."""
+    from facetalk.demo import demo as run_demo
+
+    for path in run_demo(output):
+        typer.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app()
