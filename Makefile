@@ -1,5 +1,6 @@
 # make demo: set up everything on a fresh machine, then animate the embedded face into out/.
 # make test: set up everything, then run ruff, mypy and the whole test suite.
+# make bench: set up everything, then print the benchmark figures recorded in docs/benchmarks.md.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,6 +17,9 @@ test: system $(STAMP)
 	$(BIN)/ruff check src tests bench assets
 	$(BIN)/mypy src
 	$(BIN)/pytest -q
+
+bench: system $(STAMP)
+	$(BIN)/python bench/render_speed.py
 
 system:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

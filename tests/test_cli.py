@@ -29,7 +29,9 @@ def test_export_converts_between_formats(tmp_path):
     weights = np.random.default_rng(0).uniform(0, 1, (12, 52))
     write_motion(tmp_path / "in.npz", weights)
     assert facetalk("export", tmp_path / "in.npz", "-o", tmp_path / "a.csv").returncode == 0
-    assert facetalk("export", tmp_path / "a.csv", "-o", tmp_path / "b.json").returncode == 0
+    # 12 frames of Live Link CSV span less than a second of timecode: the rate must be given.
+    assert_user_error(facetalk("export", tmp_path / "a.csv", "-o", tmp_path / "b.json"), "a.csv", "fps")
+    assert facetalk("export", tmp_path / "a.csv", "-o", tmp_path / "b.json", "--input-fps", 30).returncode == 0
     result = facetalk("export", tmp_path / "b.json", "-o", tmp_path / "c.npz")
     assert result.returncode == 0, result.stderr
     back = np.load(tmp_path / "c.npz")

@@ -37,6 +37,9 @@ face_app = typer.Typer(help="The embedded default face.", no_args_is_help=True)
 app.add_typer(face_app, name="face")
 
 Output = Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")]
+InputFps = Annotated[
+    float | None, typer.Option("--input-fps", min=0.001, help="Frame rate of the input when the file cannot tell (short CSV).")
+]
 
 
 @face_app.command("sheet")
@@ -57,11 +60,12 @@ def export(
     motion_path: Annotated[Path, typer.Argument(help="Motion file: .npz, ARKit/A2F .json, Live Link .csv or .glb.")],
     output: Output,
     format: Annotated[str | None, typer.Option("--format", "-f", help="Output format; default: from the extension.")] = None,
+    input_fps: InputFps = None,
 ) -> None:
     """Convert a motion file to another format (npz, arkit-json, livelink-csv, glb, obj)."""
     from facetalk.export import export_motion, read_motion
 
-    export_motion(read_motion(motion_path), output, format=format)
+    export_motion(read_motion(motion_path, fps=input_fps), output, format=format)
     typer.echo(f"wrote {output}")
 
 
@@ -74,18 +78,21 @@ def render(
     caption: Annotated[list[str] | None, typer.Option(help="One caption per panel when comparing.")] = None,
     width: Annotated[int, typer.Option(min=16)] = 512,
     height: Annotated[int, typer.Option(min=16)] = 512,
+    input_fps: InputFps = None,
 ) -> None:
     """Render a motion to an MP4 video, optionally side by side with other motions."""
     from facetalk.export import read_motion
     from facetalk.render import render_side_by_side, render_video
 
-    motion = read_motion(motion_path)
+    motion = read_motion(motion_path, fps=input_fps)
     if compare:
         paths = [motion_path, *compare]
         captions = caption or [p.stem for p in paths]
         if len(captions) != len(paths):
             raise typer.BadParameter(f"{len(paths)} panels need {len(paths)} captions, got {len(captions)}")
-        render_side_by_side([motion, *map(read_motion, compare)], captions, output, audio=audio, width=width, height=height)
+        render_side_by_side(
+            [motion, *(read_motion(p, fps=input_fps) for p in compare)], captions, output, audio=audio, width=width, height=height
+        )
     else:
         render_video(motion, output, audio=audio, width=width, height=height)
     typer.echo(f"wrote {output}")

@@ -1,0 +1,98 @@
+"""A contact sheet of the default face's blendshapes: the neutral face, then every shape at weight 1.
+
+Every cell is rendered through one camera, framed on all the poses at once, so that what differs
+between two cells is the shape and not the framing.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from facetalk.errors import InvalidInputError
+from facetalk.face.default_face import default_rig, scene_mesh
+from facetalk.files import atomic_output
+from facetalk.render.offscreen import DEFAULT_MARGIN, Renderer, frame_camera
+from facetalk.render.video import caption_font
+
+NEUTRAL_LABEL = "neutral"
+LABEL_HEIGHT_FRACTION = 0.125  # the label strip under each cell, relative to the cell size
+LABEL_TEXT_FRACTION = 0.6  # text size relative to the label strip
+LABEL_MIN_PX = 8
+LABEL_MAX_WIDTH_FRACTION = 0.96  # of the cell width
+LABEL_BACKGROUND = (245, 245, 245)
+LABEL_COLOR = (20, 20, 20)
+MIN_CELL = 16
+
+
+def label_height(cell: int) -> int:
+    """Height in pixels of the label strip under a cell of `cell` x `cell` pixels."""
+    return max(LABEL_MIN_PX + 2, round(cell * LABEL_HEIGHT_FRACTION))
+
+
+def cell_box(index: int, *, columns: int, cell: int) -> tuple[int, int, int, int]:
+    """Pixel box (left, top, right, bottom) of the rendered image of cell `index` (labels excluded)."""
+    row, column = divmod(index, columns)
+    top = row * (cell + label_height(cell))
+    return column * cell, top, (column + 1) * cell, top + cell
+
+
+def face_sheet(
+    path: str | Path,
+    *,
+    columns: int = 8,
+    cell: int = 256,
+    weight: float = 1.0,
+    yaw: float = 0.0,
+    pitch: float = 0.0,
+    backend: str | None = None,
+) -> Path:
+    """Render the neutral face and each blendshape of `default_rig()` as a labelled PNG grid.
+
+    Cell 0 is the neutral face, cell k the rig's k-th shape (ARKit order) at `weight`; each cell
+    has its name in a strip underneath. The sheet is `columns * cell` pixels wide and
+    `ceil((K + 1) / columns) * (cell + label_height(cell))` high.
+
+    Args:
+        path: output PNG, written atomically.
+        columns: cells per row.
+        cell: size of each square cell's image in pixels.
+        weight: the weight each shape is shown at.
+        yaw: degrees to orbit the camera toward the subject's left (about 35 for a 3/4 view).
+        pitch: degrees to orbit the camera upward.
+        backend: offscreen backend, "egl" or "osmesa"; see `facetalk.render.offscreen`.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InvalidInputError(f"{path}: a face sheet is written as .png")
+    if columns < 1 or cell < MIN_CELL:
+        raise InvalidInputError(f"{path}: need columns >= 1 and cell >= {MIN_CELL}, got columns={columns}, cell={cell}")
+    rig = default_rig()
+    weights = np.concatenate([np.zeros((1, rig.num_shapes), np.float32), weight * np.eye(rig.num_shapes, dtype=np.float32)])
+    scene = scene_mesh(rig.to_vertices(weights))  # (K + 1, N, 3)
+    labels = [NEUTRAL_LABEL, *rig.names]
+    # Frame every pose at once: a shape that moves outside the neutral face's box stays in view.
+    camera = frame_camera(scene.vertices, yaw=yaw, pitch=pitch, margin=DEFAULT_MARGIN)
+    rows = math.ceil(len(labels) / columns)
+    strip = label_height(cell)
+    sheet = Image.new("RGB", (columns * cell, rows * (cell + strip)), LABEL_BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    font_size = max(LABEL_MIN_PX, round(strip * LABEL_TEXT_FRACTION))
+    font = caption_font(font_size)
+    widest = max(draw.textlength(label, font=font) for label in labels)
+    if widest > cell * LABEL_MAX_WIDTH_FRACTION:  # long names (mouthLowerDownRight) must fit small cells
+        font = caption_font(max(LABEL_MIN_PX, int(font_size * cell * LABEL_MAX_WIDTH_FRACTION / widest)))
+    with Renderer(scene.triangles, scene.colors, width=cell, height=cell, camera=camera, backend=backend) as renderer:
+        for index, (label, vertices) in enumerate(zip(labels, scene.vertices, strict=True)):
+            left, top, right, bottom = cell_box(index, columns=columns, cell=cell)
+            sheet.paste(Image.fromarray(renderer.render(vertices)), (left, top))
+            draw.text(((left + right) / 2, bottom + strip / 2), label, font=font, fill=LABEL_COLOR, anchor="mm")
+    with atomic_output(path) as tmp:
+        sheet.save(tmp, format="PNG")
+    return path
