@@ -1,7 +1,7 @@
 import pytest
 
 from facetalk.errors import OutputError, UnsupportedFormatError
-from facetalk.files import atomic_directory, atomic_output
+from facetalk.files import _umask, atomic_directory, atomic_output
 from facetalk.registry import Registry
 
 
@@ -11,6 +11,7 @@ def test_atomic_output_renames_on_success_and_cleans_up_on_error(tmp_path):
         assert tmp.suffix == ".txt" and tmp.parent == target.parent
         tmp.write_text("done")
     assert target.read_text() == "done"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
 
     with pytest.raises(RuntimeError), atomic_output(target) as tmp:
         tmp.write_text("half")

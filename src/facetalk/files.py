@@ -33,6 +33,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -51,12 +52,19 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise OutputError(f"{target}: cannot write here ({exc.strerror or exc})") from None
     try:
         yield tmp
+        tmp.chmod(0o777 & ~_umask())
         if target.exists():
             _remove_tree(target)
         os.replace(tmp, target)
     except BaseException:
         _remove_tree(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove_tree(path: Path) -> None:

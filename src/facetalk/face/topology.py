@@ -200,6 +200,12 @@ def _regions(v: np.ndarray) -> dict[str, np.ndarray]:
     regions["forehead"] = y > mesh[list(LEFT_BROW), 1].min() - 0.3
     regions["upper_face"] = y > nose_tip[1] + 2.0
     regions["cheeks"] = regions["cheek_left"] | regions["cheek_right"]
+    # One side of the mouth with its cheek, for the one-sided mouth shapes (smile, frown, stretch,
+    # dimple); each reaches 1 cm past the midline so that a corner's falloff is not cut short.
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        regions[f"cheek_mouth_{side}"] = (sign * x > -1.0) & ellipse(np.array([sign * 2.6, -3.4]), 4.2, 4.4)
+    # The cheeks beside the mouth, which puff out.
+    regions["lower_cheeks"] = ellipse(np.array([4.3, -3.6]), 2.5, 2.7) | ellipse(np.array([-4.3, -3.6]), 2.5, 2.7)
     regions["skin"] = np.ones(NUM_MESH_VERTICES, dtype=bool)
 
     out = {name: np.flatnonzero(mask).astype(np.int64) for name, mask in regions.items()}
