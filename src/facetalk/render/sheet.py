@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from facetalk.errors import InvalidInputError
 from facetalk.face.default_face import default_rig, scene_mesh
 from facetalk.files import atomic_output
-from facetalk.render.offscreen import DEFAULT_MARGIN, Renderer, frame_camera
+from facetalk.render.offscreen import Renderer, frame_camera
 from facetalk.render.video import caption_font
 
 NEUTRAL_LABEL = "neutral"
@@ -26,6 +26,9 @@ LABEL_MAX_WIDTH_FRACTION = 0.96  # of the cell width
 LABEL_BACKGROUND = (245, 245, 245)
 LABEL_COLOR = (20, 20, 20)
 MIN_CELL = 16
+# ARKit's mouthClose only means something on an open jaw (Apple illustrates it that way too).
+SHOWN_WITH = {"mouthClose": "jawOpen"}
+SHEET_MARGIN = 1.05  # every pose is inside the framed box already, so little room is needed
 
 
 def label_height(cell: int) -> int:
@@ -52,8 +55,8 @@ def face_sheet(
 ) -> Path:
     """Render the neutral face and each blendshape of `default_rig()` as a labelled PNG grid.
 
-    Cell 0 is the neutral face, cell k the rig's k-th shape (ARKit order) at `weight`; each cell
-    has its name in a strip underneath. The sheet is `columns * cell` pixels wide and
+    Cell 0 is the neutral face, cell k the rig's k-th shape (ARKit order) at `weight`, except that
+    mouthClose is shown together with jawOpen; each cell has its name in a strip underneath. The sheet is `columns * cell` pixels wide and
     `ceil((K + 1) / columns) * (cell + label_height(cell))` high.
 
     Args:
@@ -75,10 +78,15 @@ def face_sheet(
         raise InvalidInputError(f"{path}: need columns >= 1 and cell >= {MIN_CELL}, got columns={columns}, cell={cell}")
     rig = default_rig()
     weights = np.concatenate([np.zeros((1, rig.num_shapes), np.float32), weight * np.eye(rig.num_shapes, dtype=np.float32)])
-    scene = scene_mesh(rig.to_vertices(weights))  # (K + 1, N, 3)
     labels = [NEUTRAL_LABEL, *rig.names]
-    # Frame every pose at once: a shape that moves outside the neutral face's box stays in view.
-    camera = frame_camera(scene.vertices, yaw=yaw, pitch=pitch, margin=DEFAULT_MARGIN)
+    for name, companion in SHOWN_WITH.items():
+        if name in rig.names and companion in rig.names:
+            weights[1 + rig.names.index(name), rig.names.index(companion)] = weight
+            labels[1 + rig.names.index(name)] = f"{name} + {companion}"
+    scene = scene_mesh(rig.to_vertices(weights))  # (K + 1, N, 3)
+    # Frame the skin of every pose at once: a shape that moves outside the neutral face's box stays
+    # in view, while the accessories deep inside the head (eyeballs, mouth bag) don't shrink the face.
+    camera = frame_camera(scene.vertices[:, : rig.topology.num_vertices], yaw=yaw, pitch=pitch, margin=SHEET_MARGIN)
     rows = math.ceil(len(labels) / columns)
     strip = label_height(cell)
     sheet = Image.new("RGB", (columns * cell, rows * (cell + strip)), LABEL_BACKGROUND)
