@@ -56,8 +56,9 @@ def face_sheet(
     """Render the neutral face and each blendshape of `default_rig()` as a labelled PNG grid.
 
     Cell 0 is the neutral face, cell k the rig's k-th shape (ARKit order) at `weight`, except that
-    mouthClose is shown together with jawOpen; each cell has its name in a strip underneath. The sheet is `columns * cell` pixels wide and
-    `ceil((K + 1) / columns) * (cell + label_height(cell))` high.
+    mouthClose is shown together with jawOpen; each cell has its name in a strip underneath. The
+    sheet is `columns * cell` pixels wide and `ceil((K + 1) / columns) * (cell + label_height(cell))`
+    high.
 
     Args:
         path: output PNG, written atomically.
