@@ -5,15 +5,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# EGL/Mesa for offscreen rendering on the CPU, OSMesa for the fallback renderer, a font for captions.
-SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 fonts-dejavu-core
+# EGL/Mesa for offscreen rendering on the CPU, OSMesa for the fallback renderer, a font for captions,
+# Node.js for the glTF-Validator used by the tests, alsa-utils for its recordings of real speech (tests).
+SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 fonts-dejavu-core nodejs alsa-utils
+# The Khronos glTF-Validator (npm) checks exported GLB files in the tests, as an independent reader.
+GLTF_VALIDATOR := $(VENV)/node/node_modules/gltf-validator
+GLTF_VALIDATOR_VERSION := 2.0.0-dev.3.10
 
 .PHONY: demo test bench system clean
 
 demo: system $(STAMP)
 	$(BIN)/facetalk demo -o out
 
-test: system $(STAMP)
+test: system $(STAMP) $(GLTF_VALIDATOR)
 	$(BIN)/ruff check src tests bench assets
 	$(BIN)/mypy src
 	$(BIN)/pytest -q
@@ -39,6 +43,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+$(GLTF_VALIDATOR):
+	@if command -v npm >/dev/null; then \
+	  npm install --silent --no-audit --no-fund --prefix $(VENV)/node gltf-validator@$(GLTF_VALIDATOR_VERSION); \
+	else \
+	  echo "npm not found: the glTF-Validator test will be skipped (install Node.js to run it)"; \
+	fi
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
