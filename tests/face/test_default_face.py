@@ -18,7 +18,17 @@ from facetalk.face.default_face import (
     scene_mesh,
 )
 from facetalk.face.identity import random_identity, subject_topology
-from facetalk.face.topology import EYEBALL_RADIUS, LEFT_IRIS, NUM_MESH_VERTICES, RIGHT_IRIS, face_topology, mirror_map
+from facetalk.face.topology import (
+    EYEBALL_RADIUS,
+    LEFT_IRIS,
+    LOWER_INNER_LIP,
+    NUM_MESH_VERTICES,
+    RIGHT_IRIS,
+    UPPER_INNER_LIP,
+    canonical_mesh,
+    face_topology,
+    mirror_map,
+)
 
 MM = 1e-3
 FLIP_X = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
@@ -68,13 +78,25 @@ def test_unpaired_shapes_are_symmetric(name: str) -> None:
 
 def test_jaw_open_and_mouth_close() -> None:
     neutral = default_rig().neutral
-    assert 5 * MM < gap(neutral, 13, 14) < 7 * MM  # the canonical mesh's lips rest slightly parted
-    assert gap(pose(jawOpen=1.0), 13, 14) > gap(neutral, 13, 14) + 10 * MM
+    assert 0 < gap(neutral, 13, 14) < 1 * MM  # the lips rest closed, 0.1 mm apart
+    assert 12 * MM < gap(pose(jawOpen=1.0), 13, 14) < 22 * MM
     assert gap(pose(jawOpen=1.0, mouthClose=1.0), 13, 14) < 2 * MM
     chin_drop = neutral[152, 1] - pose(jawOpen=1.0)[152, 1]
     assert 10 * MM < chin_drop < 25 * MM
     upper_lip = np.linalg.norm(pose(jawOpen=1.0)[13] - neutral[13])
     assert upper_lip < 0.1 * MM  # the jaw rotates the lower face only
+
+
+def test_lips_rest_closed_along_the_whole_slit() -> None:
+    neutral, canonical = default_rig().neutral, canonical_mesh().vertices
+    pairs = list(zip(UPPER_INNER_LIP[1:-1], LOWER_INNER_LIP[1:-1], strict=True))
+    gaps = np.array([gap(neutral, a, b) for a, b in pairs])
+    assert (gaps > 0.05 * MM).all() and (gaps < 0.3 * MM).all()  # touching (a dark line), never crossing
+    assert all(neutral[a, 1] > neutral[b, 1] for a, b in pairs)  # upper above lower: no crossing
+    assert gap(canonical, 13, 14) > 5 * MM  # the published mesh is untouched
+    moved = np.linalg.norm(neutral[:NUM_MESH_VERTICES] - canonical, axis=-1)
+    assert moved[~face_topology().mask("mouth")[:NUM_MESH_VERTICES]].max() == 0.0
+    assert moved.max() < 5 * MM
 
 
 @pytest.mark.parametrize(("name", "upper", "lower"), [("eyeBlinkRight", 159, 145), ("eyeBlinkLeft", 386, 374)])

@@ -40,7 +40,9 @@ Approximations:
   mouth (identity modes by about 1 mm per unit coefficient).
 - mouthClose alone pushes the lips through each other, as in ARKit: it is meant for use with
   jawOpen, where jawOpen = mouthClose = 1 gives closed lips with the jaw dropped.
-- The canonical mesh's lips rest 6 mm apart, so the neutral face shows a little of the teeth.
+- The canonical mesh's lips rest 6 mm apart; `face_topology` closes them (a 0.1 mm slit), so the
+  neutral face is an ARKit neutral: lips together, teeth hidden. Shapes that squeeze the closed lips
+  (mouthRoll*, mouthPress*, mouthShrugLower) fold them toward the slit rather than across it.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from facetalk.face.topology import (
     LEFT_IRIS,
     LOWER_INNER_LIP,
     NUM_MESH_VERTICES,
+    RIGHT_BROW,
     RIGHT_EYE_LOWER,
     RIGHT_EYE_UPPER,
     RIGHT_IRIS,
@@ -76,6 +79,9 @@ Vec3 = tuple[float, float, float]
 # Colours, linear RGB.
 SKIN_COLOR: Vec3 = (0.87, 0.70, 0.60)
 LIP_COLOR: Vec3 = (0.74, 0.42, 0.40)
+BROW_COLOR: Vec3 = (0.30, 0.21, 0.16)  # painted brows make brow shapes visible on an untextured face
+BROW_TINT = 0.95  # how much of the brow colour the brow contour itself takes
+BROW_TINT_WIDTH_CM = 0.9  # brow colour fades into skin over this distance from the brow contour
 MOUTH_COLOR: Vec3 = (0.09, 0.02, 0.02)  # dark, so an open mouth reads as a cavity
 TEETH_COLOR: Vec3 = (0.86, 0.83, 0.74)
 GUM_COLOR: Vec3 = (0.62, 0.30, 0.30)
@@ -99,6 +105,11 @@ BLINK_MEET = 0.8  # the lids meet 80% of the way down from the upper lid, as rea
 REGION_EDGE_CM = 0.6  # width of the smooth fade of each field to 0 at its region's border
 TONGUE_JAW_DROP = 0.55  # tongueOut drops the jaw by this fraction of jawOpen
 TONGUE_REACH_CM = 3.0  # how far the tongue tip slides forward at tongueOut = 1
+# The lips rest closed, so shapes that squeeze them (roll, press) fold each lip toward the slit by
+# this fraction of its distance from the mouth line instead of moving the margins across it.
+ROLL_FOLD = 0.35
+ROLL_BACK_CM = 0.3  # the rolled-in lips sink back this far, still in front of the teeth
+PRESS_FOLD = 0.18
 
 BLENDSHAPE_REGIONS: dict[str, str] = {
     **{f"eye{part}{side}": f"eye_{side.lower()}"
@@ -388,14 +399,16 @@ def _symmetric_mouth_shapes() -> dict[str, np.ndarray]:
     def lips(reach: float) -> np.ndarray:
         return f.lip_mask(reach)[:, None]
 
+    roll_in = np.stack([zero, -ROLL_FOLD * (y - line), zero - ROLL_BACK_CM], axis=-1)
+    upper_margin = _bump(np.maximum(y - line, 0.0), 0.6)[:, None]  # 1 at the slit, 0 at 6 mm above it
     chin = f.nearest((0.0, -7.2, 0.0))
     chin_mask = _bump(np.linalg.norm(f.p - chin, axis=-1), 2.3)[:, None] * f.mesh[:, None]
     return {
         "jawOpen": jaw_open,
         "jawForward": jaw * np.asarray(JAW_FORWARD_CM),
         "jawLeft": jaw * _jaw_left_motion(f.p),
-        # Undo the jaw at the lips and close the rest gap: with jawOpen the inner lips meet midway.
-        "mouthClose": lips(0.8) * (-jaw_open + (1 - 2 * u) * 0.5 * f.lip_gap),
+        # Undo the jaw at the lips: with jawOpen the lips are back at their closed rest position.
+        "mouthClose": lips(0.8) * -jaw_open,
         # Lips round, part in the middle and push forward, corners drawn in.
         "mouthFunnel": lips(0.9) * np.stack([-0.16 * x, 0.32 * f.mouth_profile * (2 * f.upper_factor - 1), 0.45 + zero], axis=-1),
         # Lips narrow and protrude most in the middle, the slit pressed shut: a kiss.
@@ -405,11 +418,14 @@ def _symmetric_mouth_shapes() -> dict[str, np.ndarray]:
         # Sliding along the curved face the mouth also sinks back a little, which keeps
         # mouthLeft + mouthRight distinct from no motion.
         "mouthLeft": lips(1.6) * np.stack([0.55 + zero, zero, -0.06 * x - 0.12], axis=-1),
-        # Rolled in over the teeth: toward the slit and back, stopping short of the teeth.
-        "mouthRollLower": lips(0.5) * (1 - u) * profile * np.array([0.0, 0.28, -0.28]),
-        "mouthRollUpper": lips(0.5) * u * profile * np.array([0.0, -0.28, -0.28]),
-        # Chin raiser: lower lip and chin pushed up.
-        "mouthShrugLower": lips(0.6) * (1 - u) * broad_profile * np.array([0.0, 0.25, 0.15])
+        # Rolled in over the teeth: the lip margin back, the vermilion folding toward the slit (the
+        # slit itself stays put, so the closed lips do not cross), stopping short of the teeth.
+        "mouthRollLower": lips(0.5) * (1 - u) * profile * roll_in,
+        "mouthRollUpper": lips(0.5) * u * profile * roll_in,
+        # Chin raiser: chin and lower lip pushed up and out; the closed lips meet, so the lower lip
+        # pushes the margin of the upper lip up with it.
+        "mouthShrugLower": lips(0.6) * broad_profile * ((1 - u) + u * upper_margin) * np.array([0.0, 0.22, 0.0])
+        + lips(0.6) * (1 - u) * broad_profile * np.array([0.0, 0.0, 0.15])
         + chin_mask * np.array([0.0, 0.3, 0.1]),
         "mouthShrugUpper": lips(0.7) * u * broad_profile * np.array([0.0, 0.28, 0.18]),
         # The jaw drops and the tongue (an accessory) pushes the middle of the lower lip forward and
@@ -434,6 +450,7 @@ def _left_mouth_shapes() -> dict[str, np.ndarray]:
     cheek = f.nearest((3.3, -1.8, 0.0))
     cheek_bunch = _bump(np.linalg.norm(f.p - cheek, axis=-1), 2.0)[:, None] * np.array([0.05, 0.3, 0.2]) * f.mesh[:, None]
     near_lips = f.lip_mask(0.5)[:, None]
+    line, _ = f.mouth_line
     return {
         "mouthSmileLeft": around((0.0, 0.0, 0.0), 2.6) * np.array([0.5, 0.7, -0.25]) + cheek_bunch,
         "mouthFrownLeft": around((0.1, -0.5, 0.0), 2.0) * np.array([0.08, -0.45, -0.05]),
@@ -441,7 +458,7 @@ def _left_mouth_shapes() -> dict[str, np.ndarray]:
         "mouthStretchLeft": around((0.3, -0.8, -0.2), 2.6) * np.array([0.45, -0.3, -0.1]),
         "mouthPressLeft": near_lips
         * left_side(-0.6)
-        * np.concatenate([-0.06 + 0 * u, 0.12 * (1 - 2 * u), -0.12 + 0 * u], axis=-1),
+        * np.concatenate([-0.06 + 0 * u, -PRESS_FOLD * (f.y - line)[:, None], -0.12 + 0 * u], axis=-1),
         "mouthLowerDownLeft": f.lip_mask(0.9)[:, None] * (1 - u) * left_side(-0.3) * np.array([0.05, -0.4, 0.08]),
         "mouthUpperUpLeft": f.lip_mask(1.0)[:, None] * u * left_side(-0.3) * np.array([0.03, 0.4, 0.08]),
     }
@@ -702,6 +719,9 @@ TEETH_GUM_ROWS = (2, 3)
 UPPER_EDGE_CM = -4.22  # just below the upper inner lip (-3.99) so a parted mouth shows the incisors
 LOWER_EDGE_CM = -4.12  # a little overbite: the lower incisors rise behind the upper ones
 UPPER_FRONT_CM = 4.75  # 0.5 cm behind the inner lips
+# The arches stay inside the mouth corners even when the lips or the jaw slide sideways by 5-7 mm.
+TEETH_ARCH_HALF_WIDTH_CM = 2.0
+TEETH_ARCH_DEPTH_CM = 2.3
 LOWER_FRONT_CM = 4.30
 SCLERA_RADIUS_CM = EYEBALL_RADIUS / CM - 0.05  # inside the iris disc even half-way through a gaze turn
 TONGUE_CENTRE_CM: Vec3 = (0.0, -4.55, 2.15)
@@ -812,7 +832,7 @@ def _parts() -> list[_Part]:
         (UPPER_TEETH_SECTION, UPPER_EDGE_CM, UPPER_FRONT_CM, _fixed),
         (LOWER_TEETH_SECTION, LOWER_EDGE_CM, LOWER_FRONT_CM, _jaw_motion),
     ):
-        pos, tris = _arch(front, 2.25, 2.3, section)
+        pos, tris = _arch(front, TEETH_ARCH_HALF_WIDTH_CM, TEETH_ARCH_DEPTH_CM, section)
         pos[:, 1] += edge
         colors = np.where(np.tile(gum, len(pos) // len(gum))[:, None], GUM_COLOR, TEETH_COLOR)
         parts.append(_Part(pos, tris, colors, _solved_rows(pos, follow, mouth_identity)))
@@ -847,7 +867,10 @@ def _accessories() -> _Accessories:
         count += int(new.sum())
         weights.append(part.weights[new])
         offsets.append((part.positions[new] - part.weights[new] @ f.p) * CM)
-        triangles.append(index[part.triangles])
+        tris = index[part.triangles]
+        # Two rim samples can land on one face vertex; the triangles between them have no area.
+        distinct = (tris[:, 0] != tris[:, 1]) & (tris[:, 1] != tris[:, 2]) & (tris[:, 2] != tris[:, 0])
+        triangles.append(tris[distinct])
         colors.append(part.colors[new])
     return _Accessories(
         weights=np.concatenate(weights).astype(np.float32),
@@ -858,10 +881,12 @@ def _accessories() -> _Accessories:
 
 
 def _skin_colors() -> np.ndarray:
-    """Skin tone, tinted toward the lip colour on and just outside the lips, shape (V, 3)."""
+    """Skin tone, tinted toward the lip colour around the lips and the brow colour along the brows, (V, 3)."""
     f = _face()
     tint = _bump(f.lips_distance, LIP_TINT_WIDTH_CM)[:, None]
     colors = (1 - tint) * np.asarray(SKIN_COLOR) + tint * np.asarray(LIP_COLOR)
+    brow = BROW_TINT * _bump(f.distance_to(LEFT_BROW + RIGHT_BROW), BROW_TINT_WIDTH_CM)[:, None]
+    colors = (1 - brow) * colors + brow * np.asarray(BROW_COLOR)
     colors[NUM_MESH_VERTICES:] = PUPIL_COLOR  # the iris points are drawn only as the pupil centres
     return colors
 

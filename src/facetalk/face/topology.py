@@ -9,6 +9,17 @@ facetalk appends 10 iris points after the 468 mesh vertices, numbered as in Medi
 landmarks (468-472 the right iris, 473-477 the left: centre, then 4 points on the iris rim), so that
 gaze is part of the vertex data. The canonical mesh closes the mouth and eye slits with triangles;
 the animated face opens them so that the jaw can open and the eyelids can part.
+
+The canonical mesh rests with its lips parted (5.8 mm between the inner-lip landmarks 13 and 14,
+the lower lip 1.9 mm in front of the upper one), but a blendshape rig's neutral (ARKit's with every
+weight 0) has them closed and relaxed. The animated face therefore bakes a "lips together" offset
+into its neutral vertices: each pair of inner-lip contour points is brought to `REST_LIP_GAP`
+(0.1 mm) apart, straight up and down, the upper lip taking `UPPER_LIP_SHARE` (30%) of the way and
+the lower lip the rest: in the middle the upper lip moves 1.5 mm down and 0.6 mm forward, the lower
+lip 3.6 mm up and 1.3 mm back. The offset fades smoothly (a smoothstep bump of the distance to the
+inner contour) to 0 at 1.4 cm above the slit and 2.2 cm below it, and linearly along the slit to 0
+at the shared corner points, so nothing outside the `mouth` region moves. Regions are computed on
+the canonical positions. `canonical_mesh` stays exactly as published.
 """
 
 from __future__ import annotations
@@ -26,6 +37,10 @@ NUM_CANONICAL_TRIANGLES = 898
 EYEBALL_RADIUS = 1.2 * CM
 IRIS_RADIUS = 0.58 * CM
 IRIS_DEPTH = 0.25 * CM  # how far the iris sits behind the eyelid opening
+REST_LIP_GAP = 0.01 * CM  # closed lips at rest: touching, not intersecting
+UPPER_LIP_SHARE = 0.3  # the upper lip moves this fraction of the closing, the lower lip the rest
+UPPER_LIP_REACH = 1.4 * CM  # the closing offset fades to 0 this far from the upper inner lip ...
+LOWER_LIP_REACH = 2.2 * CM  # ... and this far from the lower inner lip
 
 # Landmark contours of the MediaPipe face mesh, each ordered from one corner to the other.
 UPPER_INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
@@ -109,12 +124,56 @@ def canonical_mesh() -> FaceTopology:
 def face_topology() -> FaceTopology:
     """The animated face: the canonical mesh with open mouth and eye slits, plus 10 iris points."""
     mesh = canonical_mesh()
-    vertices = np.concatenate([mesh.vertices, _iris_points(mesh.vertices)]).astype(np.float32)
+    closed = (mesh.vertices + _lip_closing_offset(mesh.vertices)).astype(np.float32)
+    vertices = np.concatenate([closed, _iris_points(closed)]).astype(np.float32)
     slits = [set(UPPER_INNER_LIP + LOWER_INNER_LIP), set(RIGHT_EYE_UPPER + RIGHT_EYE_LOWER), set(LEFT_EYE_UPPER + LEFT_EYE_LOWER)]
     keep = [not any(set(tri) <= slit for slit in slits) for tri in mesh.triangles.tolist()]
     assert mesh.uvs is not None
     uvs = np.concatenate([mesh.uvs, np.zeros((NUM_VERTICES - NUM_MESH_VERTICES, 2), np.float32)])
-    return FaceTopology(vertices, mesh.triangles[keep], _regions(vertices), uvs)
+    regions = _regions(np.concatenate([mesh.vertices, _iris_points(mesh.vertices)]))
+    return FaceTopology(vertices, mesh.triangles[keep], regions, uvs)
+
+
+def _lip_closing_offset(mesh_vertices: np.ndarray) -> np.ndarray:
+    """The smooth, symmetric offset (468, 3) in metres that closes the canonical mesh's lips.
+
+    Pair i of the inner contours (upper U_i, lower L_i) is moved by the closing D_i = U_i - L_i -
+    (0, REST_LIP_GAP, 0): U_i by -UPPER_LIP_SHARE * D_i, L_i by the rest. Every other vertex takes
+    its side's contour offset at its own x (linear between contour points, 0 at and past the
+    corners), scaled by a bump of its distance to that contour.
+    """
+    p = mesh_vertices.astype(np.float64)
+    upper, lower = p[list(UPPER_INNER_LIP)], p[list(LOWER_INNER_LIP)]
+    closing = upper - lower - np.array([0.0, REST_LIP_GAP, 0.0])
+    closing[[0, -1]] = 0.0  # the corners are one vertex, shared by both contours
+
+    def along(contour: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Values (N, 3) given at contour points (N, 3), sampled at every vertex's x."""
+        order = np.argsort(contour[:, 0])
+        return np.stack([np.interp(p[:, 0], contour[order, 0], values[order, k]) for k in range(3)], axis=-1)
+
+    def bump(distance: np.ndarray, radius: float) -> np.ndarray:
+        t = np.clip(distance / radius, 0.0, 1.0)
+        return 1.0 - t * t * (3.0 - 2.0 * t)
+
+    upper_line, lower_line = along(upper, upper), along(lower, lower)
+    is_upper = p[:, 1] >= 0.5 * (upper_line[:, 1] + lower_line[:, 1])
+    is_upper[list(UPPER_INNER_LIP)] = True
+    is_upper[list(LOWER_INNER_LIP[1:-1])] = False
+    upper_fade = bump(np.linalg.norm(p - upper_line, axis=-1), UPPER_LIP_REACH)[:, None]
+    lower_fade = bump(np.linalg.norm(p - lower_line, axis=-1), LOWER_LIP_REACH)[:, None]
+    upper_offset = along(upper, -UPPER_LIP_SHARE * closing) * upper_fade
+    lower_offset = along(lower, (1 - UPPER_LIP_SHARE) * closing) * lower_fade
+    offset = np.where(is_upper[:, None], upper_offset, lower_offset)
+    # Exact symmetry: average with the mirror image (the canonical mesh is symmetric).
+    mirror = _mirror_of(p)
+    return 0.5 * (offset + offset[mirror] * [-1.0, 1.0, 1.0])
+
+
+def _mirror_of(points: np.ndarray) -> np.ndarray:
+    """For each point (N, 3), the index of the point nearest to its mirror image across x = 0."""
+    mirrored = points * np.array([-1.0, 1.0, 1.0])
+    return np.linalg.norm(points[None, :, :] - mirrored[:, None, :], axis=-1).argmin(axis=1)
 
 
 def eye_opening_centre(vertices: np.ndarray, side: str) -> np.ndarray:

@@ -1,7 +1,8 @@
 """A contact sheet of the default face's blendshapes: the neutral face, then every shape at weight 1.
 
-Every cell is rendered through one camera, framed on all the poses at once, so that what differs
-between two cells is the shape and not the framing.
+The neutral cell shows the whole face; the shapes of the eyes and brows are shown on the upper face,
+all other shapes on the lower face. Each of these views has one camera framed on all the poses at
+once, so that what differs between two cells of a view is the shape and not the framing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from facetalk.errors import InvalidInputError
-from facetalk.face.default_face import default_rig, scene_mesh
+from facetalk.face.default_face import BLENDSHAPE_REGIONS, default_rig, scene_mesh
 from facetalk.files import atomic_output
 from facetalk.render.offscreen import Renderer, frame_camera
 from facetalk.render.video import caption_font
@@ -28,7 +29,9 @@ LABEL_COLOR = (20, 20, 20)
 MIN_CELL = 16
 # ARKit's mouthClose only means something on an open jaw (Apple illustrates it that way too).
 SHOWN_WITH = {"mouthClose": "jawOpen"}
-SHEET_MARGIN = 1.05  # every pose is inside the framed box already, so little room is needed
+SHEET_MARGIN = 1.05
+UPPER_REGIONS = ("eye_", "brow_", "forehead")  # shapes of these regions are shown on the upper face
+VIEWS = {"face": ("skin",), "upper": ("eyes", "brows"), "lower": ("mouth", "jaw", "cheeks")}  # regions each view frames  # every pose is inside the framed box already, so little room is needed
 
 
 def label_height(cell: int) -> int:
@@ -85,9 +88,17 @@ def face_sheet(
             weights[1 + rig.names.index(name), rig.names.index(companion)] = weight
             labels[1 + rig.names.index(name)] = f"{name} + {companion}"
     scene = scene_mesh(rig.to_vertices(weights))  # (K + 1, N, 3)
-    # Frame the skin of every pose at once: a shape that moves outside the neutral face's box stays
-    # in view, while the accessories deep inside the head (eyeballs, mouth bag) don't shrink the face.
-    camera = frame_camera(scene.vertices[:, : rig.topology.num_vertices], yaw=yaw, pitch=pitch, margin=SHEET_MARGIN)
+    skin = scene.vertices[:, : rig.topology.num_vertices]  # (K + 1, V, 3)
+    # One camera per part of the face, framed on that part's skin in every pose at once: a shape that
+    # moves outside the neutral box stays in view, and the accessories deep inside the head (eyeballs,
+    # mouth bag) don't shrink the face. The neutral cell shows the whole face.
+    cameras = {
+        part: frame_camera(
+            skin[:, np.concatenate([rig.topology.region(r) for r in regions])], yaw=yaw, pitch=pitch, margin=SHEET_MARGIN
+        )
+        for part, regions in VIEWS.items()
+    }
+    parts = ["face", *(_part(name) for name in rig.names)]
     rows = math.ceil(len(labels) / columns)
     strip = label_height(cell)
     sheet = Image.new("RGB", (columns * cell, rows * (cell + strip)), LABEL_BACKGROUND)
@@ -97,11 +108,17 @@ def face_sheet(
     widest = max(draw.textlength(label, font=font) for label in labels)
     if widest > cell * LABEL_MAX_WIDTH_FRACTION:  # long names (mouthLowerDownRight) must fit small cells
         font = caption_font(max(LABEL_MIN_PX, int(font_size * cell * LABEL_MAX_WIDTH_FRACTION / widest)))
-    with Renderer(scene.triangles, scene.colors, width=cell, height=cell, camera=camera, backend=backend) as renderer:
-        for index, (label, vertices) in enumerate(zip(labels, scene.vertices, strict=True)):
+    with Renderer(scene.triangles, scene.colors, width=cell, height=cell, backend=backend) as renderer:
+        for index, (label, part, vertices) in enumerate(zip(labels, parts, scene.vertices, strict=True)):
+            renderer.camera = cameras[part]
             left, top, right, bottom = cell_box(index, columns=columns, cell=cell)
             sheet.paste(Image.fromarray(renderer.render(vertices)), (left, top))
             draw.text(((left + right) / 2, bottom + strip / 2), label, font=font, fill=LABEL_COLOR, anchor="mm")
     with atomic_output(path) as tmp:
         sheet.save(tmp, format="PNG")
     return path
+
+
+def _part(name: str) -> str:
+    """"upper" for shapes of the eyes and brows, "lower" for the rest (mouth, jaw, cheeks, nose)."""
+    return "upper" if BLENDSHAPE_REGIONS.get(name, "").startswith(UPPER_REGIONS) else "lower"
