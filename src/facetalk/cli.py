@@ -107,5 +107,42 @@ def demo(output: Output = Path("out")) -> None:
         typer.echo(f"wrote {path}")
 
 
+@app.command("align")
+def align(
+    audio: Annotated[Path, typer.Argument(help="Speech file (WAV, FLAC, ...).")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="TextGrid to write; default: beside the audio.")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="What is said; default: transcribe with Whisper.")] = None,
+    text_file: Annotated[Path | None, typer.Option("--text-file", help="A file holding what is said.")] = None,
+) -> None:
+    """Time the words and phones of speech; write a Praat TextGrid (tiers "words" and "phones")."""
+    import warnings
+
+    from facetalk.errors import InvalidInputError
+    from facetalk.text.align import AlignmentFallbackWarning
+    from facetalk.text.align import align as run_align
+    from facetalk.text.textgrid import write_textgrid
+
+    if text is not None and text_file is not None:
+        raise typer.BadParameter("give --text or --text-file, not both")
+    if text_file is not None:
+        try:
+            text = text_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InvalidInputError(f"{text_file}: no such transcript file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"{text_file}: cannot read the transcript ({exc})") from None
+        if not text.strip():
+            raise InvalidInputError(f"{text_file}: the transcript file is empty")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AlignmentFallbackWarning)
+        result = run_align(audio, text)
+    if result.method != "forced":
+        reason = next((str(w.message) for w in caught if issubclass(w.category, AlignmentFallbackWarning)), "")
+        typer.echo(f"warning: {reason or 'forced alignment failed; used phone recognition'}", err=True)
+    target = output if output is not None else audio.with_suffix(".TextGrid")
+    write_textgrid(result, target)
+    typer.echo(f"wrote {target} ({len(result.words)} words, {len(result.phones)} phones, {result.method})")
+
+
 if __name__ == "__main__":
     app()

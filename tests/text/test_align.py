@@ -1,0 +1,176 @@
+"""Forced alignment against Piper's reference timings, OOV words, the fallback, real speech, bad input."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from facetalk.errors import InvalidInputError
+from facetalk.speech import synthesize
+from facetalk.text.align import AlignmentFallbackWarning, AlignmentResult, align, normalize_transcript
+from facetalk.text.phonemes import SILENCE, base_phone, is_arpabet, is_vowel, stress
+from facetalk.text.textgrid import read_textgrid
+from facetalk.types import Alignment, Waveform
+
+WORD_MEDIAN_LIMIT_S = 0.050
+PHONE_MEDIAN_LIMIT_S = 0.040
+FRAME_S = 0.01
+MIN_EXACT_SHARE = 0.75
+
+
+def boundary_errors(result: Alignment, reference: Alignment) -> tuple[list[float], list[float]]:
+    """|start| and |end| differences of words (same sequence) and of phones matched by label."""
+    assert [w.text for w in result.words] == [w.text for w in reference.words]
+    words = [abs(a.start - b.start) for a, b in zip(result.words, reference.words, strict=True)]
+    words += [abs(a.end - b.end) for a, b in zip(result.words, reference.words, strict=True)]
+    ours = [p for p in result.phones if p.label != SILENCE]
+    theirs = [p for p in reference.phones if p.label != SILENCE]
+    # espeak and the CMU dictionary pronounce some words differently: compare the phones they share
+    matcher = difflib.SequenceMatcher(
+        None, [base_phone(p.label) for p in ours], [base_phone(p.label) for p in theirs], autojunk=False
+    )
+    phones = []
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            a, b = ours[block.a + k], theirs[block.b + k]
+            phones += [abs(a.start - b.start), abs(a.end - b.end)]
+    assert len(phones) > len(theirs)  # most phones are shared
+    return words, phones
+
+
+def assert_well_formed(result: AlignmentResult, duration: float) -> None:
+    phones = result.phones
+    assert phones[0].start == 0.0 and abs(phones[-1].end - duration) <= 2 * FRAME_S
+    assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(phones))
+    assert all(is_arpabet(p.label) for p in phones)
+    times = [t for item in (*result.words, *phones) for t in (item.start, item.end)]
+    assert np.allclose(np.round(np.array(times) / FRAME_S) * FRAME_S, times)  # 10 ms resolution
+
+
+def test_agrees_with_piper_reference_timings(speech_corpus):
+    word_errors: list[float] = []
+    phone_errors: list[float] = []
+    for clip in speech_corpus:
+        result = align(clip.waveform, clip.text)
+        assert result.method == "forced", clip.text
+        assert_well_formed(result, clip.waveform.duration)
+        words, phones = boundary_errors(result, clip.reference)
+        word_errors += words
+        phone_errors += phones
+    word_median, phone_median = float(np.median(word_errors)), float(np.median(phone_errors))
+    print(f"\nmedian boundary error vs Piper: words {word_median * 1000:.1f} ms, phones {phone_median * 1000:.1f} ms")
+    assert word_median < WORD_MEDIAN_LIMIT_S
+    assert phone_median < PHONE_MEDIAN_LIMIT_S
+
+
+def test_stress_comes_from_the_dictionary(one_sentence):
+    result = align(one_sentence.waveform, one_sentence.text)
+    labels = {p.label for p in result.phones}
+    assert {"R", "EH1", "D", "B", "UH1", "K"} <= labels  # "red book": stressed vowels
+    assert all(stress(p.label) is not None for p in result.phones if is_vowel(p.label))
+
+
+def test_unknown_words_get_phones():
+    text = "The blorptastic zyxwiv sang"
+    waveform, _ = synthesize(text)
+    result = align(waveform, text)
+    assert result.method == "forced"
+    assert [w.text for w in result.words] == ["the", "blorptastic", "zyxwiv", "sang"]
+    for word in result.words[1:3]:
+        inside = [p.label for p in result.phones if word.start <= p.start and p.end <= word.end]
+        assert len(inside) >= 4 and SILENCE not in inside, (word, inside)
+        assert any(is_vowel(label) and stress(label) is not None for label in inside)
+
+
+def test_fallback_to_phone_recognition_says_so(one_sentence):
+    wrong = "Seventeen purple elephants were dancing quietly around the kitchen table"
+    with pytest.warns(AlignmentFallbackWarning, match="forced alignment failed"):
+        result = align(one_sentence.waveform, wrong)
+    assert result.method == "phone-recognition"
+    assert [w.text for w in result.words] == normalize_transcript(wrong)
+    assert_well_formed(result, one_sentence.waveform.duration)
+    assert sum(p.label != SILENCE for p in result.phones) > 10
+    with pytest.raises(InvalidInputError, match="forced alignment failed"):
+        align(one_sentence.waveform, wrong, method="forced")
+
+
+def test_fallback_can_be_requested(one_sentence):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # asked for, so no warning
+        result = align(one_sentence.waveform, one_sentence.text, method="phone-recognition")
+    assert result.method == "phone-recognition" and len(result.words) == 8
+
+
+def test_real_speech_aligns(alsa_recordings, speech_reader):
+    heard = {}
+    for path, said in alsa_recordings.items():
+        result = align(path)  # a file: loaded by facetalk.audio, transcribed by Whisper, then aligned
+        assert result.method == "forced", path
+        assert_well_formed(result, speech_reader(path).duration)
+        heard[path.name] = result.transcript
+        at_48k = speech_reader(path, sample_rate=48000)
+        again = align(Waveform(at_48k.samples, 48000), said)  # resampled inside
+        assert [w.text for w in again.words] == said.split()
+        assert_well_formed(again, at_48k.duration)
+    # Whisper tiny.en hears "Rear Right" as "we're right": most, not all, must be exact
+    exact = [name for name, path in zip(heard, alsa_recordings, strict=True) if heard[name] == alsa_recordings[path]]
+    assert len(exact) >= MIN_EXACT_SHARE * len(heard), heard
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Dr. Smith's 3rd car, 1990!", "doctor smith's third car nineteen ninety"),
+        ("It cost $5.50 -- 10% of 1,200.", "it cost five dollars and fifty cents ten percent of one thousand two hundred"),
+        ("“Don’t” worry, it's well-known & 2.5 in 2005", "don't worry it's well known and two point five in two thousand five"),
+        ("Café NAÏVE 21st 1900 1066", "cafe naive twenty first nineteen hundred ten sixty six"),
+    ],
+)
+def test_normalize_transcript(text, words):
+    assert normalize_transcript(text) == words.split()
+
+
+def test_bad_input_is_a_one_line_error(tmp_path, one_sentence):
+    with pytest.raises(InvalidInputError, match=r"missing\.wav"):
+        align(tmp_path / "missing.wav", "hello")
+    with pytest.raises(InvalidInputError, match="no words") as info:
+        align(one_sentence.path, " -- ")
+    assert one_sentence.path.name in str(info.value) and "\n" not in str(info.value)
+
+
+def facetalk(*args):
+    return subprocess.run([sys.executable, "-m", "facetalk.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_align_writes_a_textgrid(tmp_path, one_sentence):
+    out = tmp_path / "speech.TextGrid"
+    result = facetalk("align", one_sentence.path, "--text", one_sentence.text, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "forced" in result.stdout and not result.stderr
+    assert [w.text for w in read_textgrid(out).words] == normalize_transcript(one_sentence.text)
+    (tmp_path / "wrong.txt").write_text("Seventeen purple elephants were dancing quietly around the kitchen table\n")
+    result = facetalk("align", one_sentence.path, "--text-file", tmp_path / "wrong.txt", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\n") == 1 and "phone recognition" in result.stderr
+
+
+@pytest.mark.parametrize("case", ["missing-transcript", "empty-transcript", "missing-audio"])
+def test_cli_bad_input(tmp_path, one_sentence, case):
+    (tmp_path / "empty.txt").write_text("  \n")
+    args = {
+        "missing-transcript": (one_sentence.path, "--text-file", tmp_path / "nope.txt"),
+        "empty-transcript": (one_sentence.path, "--text-file", tmp_path / "empty.txt"),
+        "missing-audio": (tmp_path / "nope.wav", "--text", "hello"),
+    }[case]
+    result = facetalk("align", *args, "-o", tmp_path / "out.TextGrid")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert {"missing-transcript": "nope.txt", "empty-transcript": "empty.txt", "missing-audio": "nope.wav"}[case] in lines[0]
+    assert not (tmp_path / "out.TextGrid").exists()
