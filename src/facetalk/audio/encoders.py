@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facetalk.audio.features import MelSpectrogram, WhisperLogMel
+from facetalk.audio.features import AMIN, DB_PER_DECADE, MelSpectrogram, WhisperLogMel
 from facetalk.audio.io import SAMPLE_RATE, resample
 from facetalk.errors import InvalidInputError, MissingDependencyError, UnsupportedFormatError
 from facetalk.files import atomic_directory
@@ -47,8 +47,6 @@ DEFAULT_WINDOW_S = 30.0
 """Longest piece `encode` feeds to a model at once; Whisper's fixed input length."""
 DEFAULT_OVERLAP_S = 5.0
 """Overlap of consecutive windows in `encode`; each seam keeps at least a quarter of it as context."""
-MEL_WINDOW_S = 60.0
-"""Window of `MelEncoder.encode`; the mel is local, so windows only bound memory."""
 MIN_OVERLAP_FRAMES = 4
 """Shortest overlap of `encode` windows, in frames: enough to cover a wav2vec 2.0 frame's 25 ms receptive field."""
 WAV2VEC2_NORM_EPS = 1e-7
@@ -136,8 +134,6 @@ class MelEncoder(SpeechEncoder):
         n_mels: mel bins.
     """
 
-    window_s = MEL_WINDOW_S
-
     def __init__(self, *, sample_rate: int = SAMPLE_RATE, fps: float = 25.0, n_mels: int = 128) -> None:
         super().__init__()
         self.mel = MelSpectrogram(sample_rate=sample_rate, fps=fps, n_mels=n_mels)
@@ -161,7 +157,13 @@ class MelEncoder(SpeechEncoder):
         return self.mel.power(samples)
 
     def _finish(self, features: np.ndarray) -> np.ndarray:
-        return self.mel.to_db(torch.from_numpy(features)[None])[0].numpy()
+        # `power_to_db` in place: no copies of a long spectrogram.
+        np.maximum(features, AMIN, out=features)
+        np.log10(features, out=features)
+        features *= DB_PER_DECADE
+        if self.mel.top_db is not None:
+            np.maximum(features, features.max() - self.mel.top_db, out=features)
+        return features
 
 
 class HFSpeechEncoder(SpeechEncoder):

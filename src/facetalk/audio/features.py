@@ -29,6 +29,8 @@ TOP_DB = 80.0
 """librosa's default dynamic range of `power_to_db`, in dB."""
 AMIN = 1e-10
 """Power floor before taking the logarithm (librosa's default)."""
+DB_PER_DECADE = 10.0
+"""Decibels per factor of 10 in power."""
 
 WHISPER_N_FFT = 400  # 25 ms at 16 kHz
 WHISPER_HOP = 160  # 10 ms at 16 kHz
@@ -90,7 +92,7 @@ def power_to_db(power: torch.Tensor, *, top_db: float | None = TOP_DB, amin: flo
     Returns:
         dB values (reference power 1.0), the shape of `power`.
     """
-    db = 10.0 * torch.log10(torch.clamp(power, min=amin))
+    db = DB_PER_DECADE * torch.log10(torch.clamp(power, min=amin))
     if top_db is not None:
         peak = db.flatten(1).amax(dim=1).reshape(-1, *([1] * (db.dim() - 1)))  # (B, 1, ...)
         db = torch.maximum(db, peak - top_db)

@@ -29,9 +29,9 @@ LABEL_COLOR = (20, 20, 20)
 MIN_CELL = 16
 # ARKit's mouthClose only means something on an open jaw (Apple illustrates it that way too).
 SHOWN_WITH = {"mouthClose": "jawOpen"}
-SHEET_MARGIN = 1.05
+SHEET_MARGIN = 1.05  # every pose is inside the framed box already, so little room is needed
 UPPER_REGIONS = ("eye_", "brow_", "forehead")  # shapes of these regions are shown on the upper face
-VIEWS = {"face": ("skin",), "upper": ("eyes", "brows"), "lower": ("mouth", "jaw", "cheeks")}  # regions each view frames  # every pose is inside the framed box already, so little room is needed
+VIEWS = {"face": ("skin",), "upper": ("eyes", "brows"), "lower": ("mouth", "jaw", "cheeks")}  # the regions each view frames
 
 
 def label_height(cell: int) -> int:
