@@ -24,6 +24,7 @@ test: system $(STAMP) $(GLTF_VALIDATOR)
 
 bench: system $(STAMP)
 	$(BIN)/python bench/render_speed.py
+	$(BIN)/python bench/encoders_speed.py
 
 system:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

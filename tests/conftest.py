@@ -63,7 +63,7 @@ def read_speech(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Waveform:
 def _write_clip(directory: Path, index: int, text: str) -> SpeechClip:
     import soundfile
 
-    from facetalk.speech import synthesize
+    from facetalk.synth.voices import synthesize
 
     waveform, reference = synthesize(text, noise_scale=0.0, noise_w_scale=0.0)  # no noise: the same audio every run
     path = directory / f"sentence_{index:02d}.wav"

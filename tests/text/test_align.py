@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from facetalk.errors import InvalidInputError
-from facetalk.speech import synthesize
+from facetalk.synth.voices import synthesize
 from facetalk.text.align import AlignmentFallbackWarning, AlignmentResult, align, normalize_transcript
 from facetalk.text.phonemes import SILENCE, base_phone, is_arpabet, is_vowel, stress
 from facetalk.text.textgrid import read_textgrid

@@ -99,7 +99,7 @@ def test_unknown_symbols_are_reported():
 
 
 def test_mapping_covers_everything_piper_says_in_the_test_sentences(sentences):
-    from facetalk.speech import _voice
+    from facetalk.synth.voices import _voice
 
     voice = _voice()
     seen: set[str] = set()

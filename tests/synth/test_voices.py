@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facetalk.errors import InvalidInputError
-from facetalk.speech import synthesize
+from facetalk.synth.voices import synthesize
 from facetalk.text.align import normalize_transcript
 from facetalk.text.phonemes import SILENCE, is_arpabet, is_vowel, stress
 
