@@ -1,4 +1,4 @@
-# make demo: set up everything on a fresh machine, then animate the embedded face into out/.
+# make demo: set up everything on a fresh machine, then animate the bundled example speech into out/.
 # make test: set up everything, then run ruff, mypy and the whole test suite.
 # make bench: set up everything, then print the benchmark figures recorded in docs/benchmarks.md.
 PYTHON ?= python3
@@ -6,8 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # EGL/Mesa for offscreen rendering on the CPU, OSMesa for the fallback renderer, a font for captions,
-# Node.js for the glTF-Validator used by the tests, alsa-utils for its recordings of real speech (tests).
-SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 fonts-dejavu-core nodejs alsa-utils
+# Node.js for the glTF-Validator used by the tests, alsa-utils for its recordings of real speech (tests),
+# espeak-ng for the synthetic corpus's second family of voices.
+SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 fonts-dejavu-core nodejs alsa-utils espeak-ng
 # The Khronos glTF-Validator (npm) checks exported GLB files in the tests, as an independent reader.
 GLTF_VALIDATOR := $(VENV)/node/node_modules/gltf-validator
 GLTF_VALIDATOR_VERSION := 2.0.0-dev.3.10
@@ -15,7 +16,7 @@ GLTF_VALIDATOR_VERSION := 2.0.0-dev.3.10
 .PHONY: demo test bench system clean
 
 demo: system $(STAMP)
-	$(BIN)/facetalk demo -o out
+	$(BIN)/facetalk animate assets/speech/example.wav --text-file assets/speech/example.txt --emotion happy:0.5 -o out
 
 test: system $(STAMP) $(GLTF_VALIDATOR)
 	$(BIN)/ruff check src tests bench assets
@@ -42,7 +43,7 @@ system:
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,synth]'
 	touch $(STAMP)
 
 $(GLTF_VALIDATOR):

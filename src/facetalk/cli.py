@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from facetalk.animate import DEFAULT_FORMATS
 from facetalk.errors import FacetalkError
 
 EXIT_USER_ERROR = 2
@@ -98,12 +99,42 @@ def render(
     typer.echo(f"wrote {output}")
 
 
-@app.command("demo")
-def demo(output: Output = Path("out")) -> None:
-    """Animate the embedded face with a hand-keyed clip; write every export format and an MP4."""
-    from facetalk.demo import demo as run_demo
+TextOption = Annotated[str | None, typer.Option("--text", help="What is said; default: transcribe with Whisper.")]
+TextFileOption = Annotated[Path | None, typer.Option("--text-file", help="A file holding what is said.")]
 
-    for path in run_demo(output):
+
+@app.command("animate")
+def animate(
+    speech: Annotated[Path, typer.Argument(help="Speech file (WAV, FLAC, MP3, anything ffmpeg reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the results into.")] = Path("out"),
+    text: TextOption = None,
+    text_file: TextFileOption = None,
+    emotion: Annotated[str | None, typer.Option(help="One emotion for the whole clip, e.g. happy:0.8.")] = None,
+    emotion_schedule: Annotated[Path | None, typer.Option(help="JSON list of {time, emotion, intensity} keys.")] = None,
+    persona: Annotated[str, typer.Option(help="Speaking-style preset.")] = "neutral",
+    backend: Annotated[str, typer.Option(help="Animator: procedural.")] = "procedural",
+    fps: Annotated[float, typer.Option(min=1.0, help="Frames per second.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Seed of the random parts (blinks, micro-motion).")] = 0,
+    format: Annotated[str, typer.Option("--format", "-f", help="Comma-separated outputs.")] = ",".join(DEFAULT_FORMATS),
+) -> None:
+    """Animate the embedded face from speech: align, animate, export every format and render a video."""
+    from facetalk.animate import animate as run_animate
+    from facetalk.animate import check_formats, write_animation
+    from facetalk.types import EmotionSchedule
+
+    if emotion is not None and emotion_schedule is not None:
+        raise typer.BadParameter("give --emotion or --emotion-schedule, not both")
+    schedule = EmotionSchedule.parse(emotion) if emotion else None
+    if emotion_schedule is not None:
+        schedule = EmotionSchedule.from_json(emotion_schedule)
+    formats = [f.strip() for f in format.split(",") if f.strip()]
+    check_formats(formats)  # before the slow part
+    result = run_animate(
+        speech, text=_transcript(text, text_file), emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed
+    )
+    if result.alignment_method != "forced":
+        typer.echo("warning: forced alignment failed; the animation follows recognised phones", err=True)
+    for path in write_animation(result, output, name=speech.stem, formats=formats):
         typer.echo(f"wrote {path}")
 
 
@@ -111,37 +142,45 @@ def demo(output: Output = Path("out")) -> None:
 def align(
     audio: Annotated[Path, typer.Argument(help="Speech file (WAV, FLAC, ...).")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="TextGrid to write; default: beside the audio.")] = None,
-    text: Annotated[str | None, typer.Option("--text", help="What is said; default: transcribe with Whisper.")] = None,
-    text_file: Annotated[Path | None, typer.Option("--text-file", help="A file holding what is said.")] = None,
+    text: TextOption = None,
+    text_file: TextFileOption = None,
 ) -> None:
     """Time the words and phones of speech; write a Praat TextGrid (tiers "words" and "phones")."""
     import warnings
 
-    from facetalk.errors import InvalidInputError
     from facetalk.text.align import AlignmentFallbackWarning
     from facetalk.text.align import align as run_align
     from facetalk.text.textgrid import write_textgrid
 
-    if text is not None and text_file is not None:
-        raise typer.BadParameter("give --text or --text-file, not both")
-    if text_file is not None:
-        try:
-            text = text_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidInputError(f"{text_file}: no such transcript file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(f"{text_file}: cannot read the transcript ({exc})") from None
-        if not text.strip():
-            raise InvalidInputError(f"{text_file}: the transcript file is empty")
+    transcript = _transcript(text, text_file)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AlignmentFallbackWarning)
-        result = run_align(audio, text)
+        result = run_align(audio, transcript)
     if result.method != "forced":
         reason = next((str(w.message) for w in caught if issubclass(w.category, AlignmentFallbackWarning)), "")
         typer.echo(f"warning: {reason or 'forced alignment failed; used phone recognition'}", err=True)
     target = output if output is not None else audio.with_suffix(".TextGrid")
     write_textgrid(result, target)
     typer.echo(f"wrote {target} ({len(result.words)} words, {len(result.phones)} phones, {result.method})")
+
+
+def _transcript(text: str | None, text_file: Path | None) -> str | None:
+    """The transcript given on the command line, inline or as a file; None means transcribe."""
+    from facetalk.errors import InvalidInputError
+
+    if text is not None and text_file is not None:
+        raise typer.BadParameter("give --text or --text-file, not both")
+    if text_file is None:
+        return text
+    try:
+        text = text_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInputError(f"{text_file}: no such transcript file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{text_file}: cannot read the transcript ({exc})") from None
+    if not text.strip():
+        raise InvalidInputError(f"{text_file}: the transcript file is empty")
+    return text
 
 
 if __name__ == "__main__":
