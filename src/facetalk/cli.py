@@ -183,5 +183,21 @@ def _transcript(text: str | None, text_file: Path | None) -> str | None:
     return text
 
 
+@app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Corpus directory; an interrupted build there is resumed.")],
+    hours: Annotated[float, typer.Option(min=0.0, help="Hours of speech to build.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Decides every sentence, speaker and clip.")] = 0,
+    fps: Annotated[float, typer.Option(min=1.0, help="Motion frames per second.")] = 30.0,
+    workers: Annotated[int, typer.Option(min=1, help="Processes making clips.")] = 2,
+    word_semantics: Annotated[bool, typer.Option(help="Let the animator use word meanings (MiniLM; slower).")] = True,
+) -> None:
+    """Build the synthetic training corpus: speech, ARKit weights, face vertices, TextGrids, manifest."""
+    from facetalk.synth.build import build_corpus
+
+    root = build_corpus(out, hours=hours, seed=seed, fps=fps, workers=workers, word_semantics=word_semantics)
+    typer.echo(f"wrote {root}")
+
+
 if __name__ == "__main__":
     app()

@@ -36,6 +36,7 @@ from facetalk.audio.features import AMIN, DB_PER_DECADE, MelSpectrogram, Whisper
 from facetalk.audio.io import SAMPLE_RATE, resample
 from facetalk.errors import InvalidInputError, MissingDependencyError, UnsupportedFormatError
 from facetalk.files import atomic_directory
+from facetalk.hf import quiet_transformers
 from facetalk.registry import Registry
 from facetalk.types import Waveform
 
@@ -300,7 +301,7 @@ def load_hf_encoder(path: str | os.PathLike[str], *, layer: LayerSelection = "la
     model_classes: dict[str, Any] = {"wav2vec2": transformers.Wav2Vec2Model, "hubert": transformers.HubertModel,
                      "wavlm": transformers.WavLMModel, "whisper": transformers.WhisperModel}  # fmt: skip
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model = model_classes[config.model_type].from_pretrained(directory, local_files_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise InvalidInputError(f"{directory}: cannot load the model weights ({_one_line(exc)})") from None
@@ -505,7 +506,7 @@ def convert_ct2_whisper(model_dir: str | os.PathLike[str], output_dir: str | os.
         model = WhisperModel(config)
     model.load_state_dict(state, strict=True, assign=True)
     target = Path(output_dir)
-    with atomic_directory(target) as tmp, _quiet_transformers():
+    with atomic_directory(target) as tmp, quiet_transformers():
         model.save_pretrained(tmp)
         extractor = WhisperFeatureExtractor(feature_size=config.num_mel_bins)  # type: ignore[no-untyped-call]
         extractor.save_pretrained(tmp)
@@ -651,20 +652,6 @@ def _threads(num_threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No progress bars from transformers while loading or saving (facetalk's own output stays clean)."""
-    from transformers.utils import logging
-
-    enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    try:
-        yield
-    finally:
-        if enabled:
-            logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class _Reader:

@@ -82,10 +82,10 @@ LIP_COLOR: Vec3 = (0.74, 0.42, 0.40)
 BROW_COLOR: Vec3 = (0.30, 0.21, 0.16)  # painted brows make brow shapes visible on an untextured face
 BROW_TINT = 0.95  # how much of the brow colour the brow contour itself takes
 BROW_TINT_WIDTH_CM = 0.9  # brow colour fades into skin over this distance from the brow contour
-MOUTH_COLOR: Vec3 = (0.09, 0.02, 0.02)  # dark, so an open mouth reads as a cavity
+MOUTH_COLOR: Vec3 = (0.012, 0.003, 0.003)  # near black (linear RGB), so an open mouth reads as a cavity
 TEETH_COLOR: Vec3 = (0.86, 0.83, 0.74)
 GUM_COLOR: Vec3 = (0.62, 0.30, 0.30)
-TONGUE_COLOR: Vec3 = (0.62, 0.28, 0.27)
+TONGUE_COLOR: Vec3 = (0.50, 0.20, 0.20)  # darker than the lips: it is in the mouth's shadow
 SCLERA_COLOR: Vec3 = (0.90, 0.88, 0.85)
 SOCKET_COLOR: Vec3 = (0.60, 0.40, 0.36)  # the pinkish inner corner of the eye seen past the eyeball
 IRIS_COLOR: Vec3 = (0.26, 0.15, 0.07)
@@ -724,7 +724,7 @@ TEETH_ARCH_HALF_WIDTH_CM = 2.0
 TEETH_ARCH_DEPTH_CM = 2.3
 LOWER_FRONT_CM = 4.30
 SCLERA_RADIUS_CM = EYEBALL_RADIUS / CM - 0.05  # inside the iris disc even half-way through a gaze turn
-TONGUE_CENTRE_CM: Vec3 = (0.0, -4.55, 2.15)
+TONGUE_CENTRE_CM: Vec3 = (0.0, -5.0, 2.0)  # low and back: an open mouth shows the cavity above it
 TONGUE_RADII_CM: Vec3 = (1.45, 0.35, 1.5)
 PRIOR_RADIUS_CM = 3.0  # the solved accessory rows prefer face vertices within a few cm
 PRIOR_FLOOR = 0.02  # ... but may use any vertex a little
@@ -858,20 +858,21 @@ def _accessories() -> _Accessories:
     colors = [_skin_colors()]
     count = n_face
     for part in _parts():
-        is_rim = np.isclose(part.weights, 1.0).sum(axis=1) == 1
-        is_rim &= (np.abs(part.weights) > 1e-12).sum(axis=1) == 1  # rows that are a face vertex itself
-        index = np.empty(len(part.positions), dtype=np.int64)
-        index[is_rim] = part.weights[is_rim].argmax(axis=1)
-        new = ~is_rim
-        index[new] = count + np.arange(new.sum())
-        count += int(new.sum())
-        weights.append(part.weights[new])
-        offsets.append((part.positions[new] - part.weights[new] @ f.p) * CM)
+        # Every part has vertices of its own, even where its rim sits on face vertices (the mouth bag
+        # on the inner lips): shared vertices would give the rim the skin's colour, and the dark
+        # interior would fade to lip colour across the opening.
+        index = count + np.arange(len(part.positions))
+        count += len(part.positions)
+        weights.append(part.weights)
+        offsets.append((part.positions - part.weights @ f.p) * CM)
         tris = index[part.triangles]
         # Two rim samples can land on one face vertex; the triangles between them have no area.
-        distinct = (tris[:, 0] != tris[:, 1]) & (tris[:, 1] != tris[:, 2]) & (tris[:, 2] != tris[:, 0])
+        rim = np.flatnonzero((np.abs(part.weights) > 1e-12).sum(axis=1) == 1)
+        same = {int(i): int(j) for i, j in zip(rim, part.weights[rim].argmax(axis=1), strict=True)}
+        key = np.array([same.get(int(i), -1 - int(i)) for i in range(len(part.positions))])[part.triangles]
+        distinct = (key[:, 0] != key[:, 1]) & (key[:, 1] != key[:, 2]) & (key[:, 2] != key[:, 0])
         triangles.append(tris[distinct])
-        colors.append(part.colors[new])
+        colors.append(part.colors)
     return _Accessories(
         weights=np.concatenate(weights).astype(np.float32),
         offsets=np.concatenate(offsets).astype(np.float32),

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from facetalk.errors import InvalidInputError, MissingDependencyError
+from facetalk.hf import quiet_transformers
 from facetalk.registry import Registry
 from facetalk.types import Alignment, Word
 
@@ -293,8 +294,9 @@ def _from_local_directory(path: Path, *, layer: int, pooling: Pooling, device: s
         raise InvalidInputError(f"{path}: not a transformers model directory (no config.json)")
     try:
         # add_prefix_space: byte-level BPE needs it for pre-split words; WordPiece ignores it.
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, add_prefix_space=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True)
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, add_prefix_space=True)
+            model = AutoModel.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInputError(f"{path}: cannot load a language model ({reason})") from None
