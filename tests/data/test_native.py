@@ -17,16 +17,8 @@ from facetalk.types import EmotionSchedule
 NUM_CLIPS = 4
 
 
-def _require_animator() -> None:
-    try:
-        from facetalk.procedural import PERSONAS, ProceduralAnimator  # noqa: F401
-    except ImportError:
-        pytest.skip("the procedural animator is not in the tree yet")
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _require_animator()
     from facetalk.synth.build import build_corpus
 
     out = tmp_path_factory.mktemp("native")

@@ -102,16 +102,8 @@ class _Interrupt(Exception):
     pass
 
 
-def _require_animator() -> None:
-    try:
-        from facetalk.procedural import PERSONAS, ProceduralAnimator  # noqa: F401
-    except ImportError:
-        pytest.skip("the procedural animator is not in the tree yet")
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _require_animator()
     return _build(tmp_path_factory.mktemp("corpus"))
 
 
@@ -152,6 +144,12 @@ def test_interrupted_build_resumes_to_the_same_bytes(built: Path, tmp_path: Path
     assert not (tmp_path / "manifest.jsonl").exists()
     assert len(list((tmp_path / "clips").glob("*.json"))) == INTERRUPT_AFTER
     _build(tmp_path)
+    assert _files(tmp_path) == _files(built)
+
+
+def test_two_workers_build_the_same_bytes(built: Path, tmp_path: Path) -> None:
+    # Each clip depends on (seed, index) only, whichever process makes it and whatever it made before.
+    _build(tmp_path, workers=2)
     assert _files(tmp_path) == _files(built)
 
 

@@ -69,6 +69,15 @@ def test_agrees_with_piper_reference_timings(speech_corpus):
     assert phone_median < PHONE_MEDIAN_LIMIT_S
 
 
+def test_result_does_not_depend_on_what_was_aligned_before(speech_corpus):
+    # pocketsphinx adapts its front end across utterances; facetalk must not let that leak between
+    # calls, or a corpus built with 2 workers (or resumed) would differ from one built in one go.
+    first = align(speech_corpus[0].waveform, speech_corpus[0].text)
+    for clip in speech_corpus[1:6]:
+        align(clip.waveform, clip.text)
+    assert align(speech_corpus[0].waveform, speech_corpus[0].text) == first
+
+
 def test_stress_comes_from_the_dictionary(one_sentence):
     result = align(one_sentence.waveform, one_sentence.text)
     labels = {p.label for p in result.phones}

