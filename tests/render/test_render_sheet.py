@@ -47,3 +47,22 @@ def test_unwritable_sheet_path_raises_output_error(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match=r"plain\.txt"):
         face_sheet(tmp_path / "plain.txt" / "sheet.png", cell=CELL)
     assert [p.name for p in tmp_path.iterdir()] == ["plain.txt"]
+
+
+def test_contact_strip_renders_one_labelled_cell_per_pose(tmp_path):
+    from facetalk.face.default_face import default_rig
+    from facetalk.render import contact_strip
+
+    rig = default_rig()
+    weights = np.zeros((3, rig.num_shapes), np.float32)
+    weights[1, rig.names.index("jawOpen")] = 1.0
+    weights[2, rig.names.index("eyeBlinkLeft")] = 1.0
+    path = contact_strip(rig.to_vertices(weights), ["rest", "jaw", "blink"], tmp_path / "strip.png", cell=96)
+    image = np.asarray(Image.open(path))
+    assert image.shape[:2] == (96 + label_height(96), 3 * 96)
+    cells = [image[:96, k * 96 : (k + 1) * 96].astype(float) for k in range(3)]
+    assert all(c.std() > 10 for c in cells)  # a face in every cell
+    assert np.abs(cells[1] - cells[0]).mean() > 1 and np.abs(cells[2] - cells[0]).mean() > 0.2  # the poses show
+    with pytest.raises(InvalidInputError, match="one label per pose"):
+        contact_strip(rig.to_vertices(weights), ["a"], tmp_path / "bad.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["strip.png"]

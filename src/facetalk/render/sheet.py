@@ -8,15 +8,16 @@ once, so that what differs between two cells of a view is the shape and not the 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from facetalk.errors import InvalidInputError
-from facetalk.face.default_face import BLENDSHAPE_REGIONS, default_rig, scene_mesh
+from facetalk.face.default_face import BLENDSHAPE_REGIONS, SceneMesh, default_rig, scene_mesh
 from facetalk.files import atomic_output
-from facetalk.render.offscreen import Renderer, frame_camera
+from facetalk.render.offscreen import Camera, Renderer, frame_camera
 from facetalk.render.video import caption_font
 
 NEUTRAL_LABEL = "neutral"
@@ -99,6 +100,50 @@ def face_sheet(
         for part, regions in VIEWS.items()
     }
     parts = ["face", *(_part(name) for name in rig.names)]
+    return _labelled_grid(scene, labels, [cameras[part] for part in parts], path, columns=columns, cell=cell, backend=backend)
+
+
+def contact_strip(
+    face_vertices: np.ndarray,
+    labels: Sequence[str],
+    path: str | Path,
+    *,
+    columns: int | None = None,
+    cell: int = 256,
+    backend: str | None = None,
+) -> Path:
+    """Render poses of the default face topology side by side, labelled, as a PNG.
+
+    Args:
+        face_vertices: one pose per cell, shape (K, V, 3), e.g. frames of several clips or speakers.
+        labels: one label per pose.
+        path: output PNG, written atomically.
+        columns: cells per row; all in one row by default.
+        cell: size of each square cell in pixels.
+        backend: offscreen backend, "egl" or "osmesa".
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise InvalidInputError(f"{path}: a contact strip is written as .png")
+    if len(face_vertices) != len(labels) or not len(labels):
+        raise InvalidInputError(f"{path}: need one label per pose, got {len(face_vertices)} poses and {len(labels)} labels")
+    scene = scene_mesh(face_vertices)
+    skin = scene.vertices[:, : len(face_vertices[0])]
+    camera = frame_camera(skin, margin=SHEET_MARGIN)  # one camera: the cells compare directly
+    return _labelled_grid(scene, labels, [camera] * len(labels), path, columns=columns or len(labels), cell=cell, backend=backend)
+
+
+def _labelled_grid(
+    scene: SceneMesh,
+    labels: Sequence[str],
+    cameras: Sequence[Camera],
+    path: Path,
+    *,
+    columns: int,
+    cell: int,
+    backend: str | None,
+) -> Path:
+    """Render each pose of `scene` through its camera into a grid of labelled cells; write the PNG."""
     rows = math.ceil(len(labels) / columns)
     strip = label_height(cell)
     sheet = Image.new("RGB", (columns * cell, rows * (cell + strip)), LABEL_BACKGROUND)
@@ -109,8 +154,8 @@ def face_sheet(
     if widest > cell * LABEL_MAX_WIDTH_FRACTION:  # long names (mouthLowerDownRight) must fit small cells
         font = caption_font(max(LABEL_MIN_PX, int(font_size * cell * LABEL_MAX_WIDTH_FRACTION / widest)))
     with Renderer(scene.triangles, scene.colors, width=cell, height=cell, backend=backend) as renderer:
-        for index, (label, part, vertices) in enumerate(zip(labels, parts, scene.vertices, strict=True)):
-            renderer.camera = cameras[part]
+        for index, (label, camera, vertices) in enumerate(zip(labels, cameras, scene.vertices, strict=True)):
+            renderer.camera = camera
             left, top, right, bottom = cell_box(index, columns=columns, cell=cell)
             sheet.paste(Image.fromarray(renderer.render(vertices)), (left, top))
             draw.text(((left + right) / 2, bottom + strip / 2), label, font=font, fill=LABEL_COLOR, anchor="mm")
