@@ -6,6 +6,7 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -197,6 +198,21 @@ def synth(
 
     root = build_corpus(out, hours=hours, seed=seed, fps=fps, workers=workers, word_semantics=word_semantics)
     typer.echo(f"wrote {root}")
+
+
+@app.command("train")
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Training recipe (YAML), e.g. configs/conv_baseline/debug.yaml")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory: checkpoints, resolved config, logs.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")] = False,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Config overrides, key=value (e.g. optim.lr=3e-4).")] = None,
+) -> None:
+    """Train a model from a config; under torchrun, one process per device (DistributedDataParallel)."""
+    from facetalk.train.loop import train as run_training
+
+    result = run_training(config, out, resume=resume, overrides=overrides or [])
+    if result.state.best_step and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks
+        typer.echo(f"best val loss {result.state.best_val:.6g} at step {result.state.best_step}; model in {out / 'best'}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ name.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, cast
 
 from facetalk.data.sample import Sample
 from facetalk.registry import Registry
@@ -32,11 +32,26 @@ class DatasetFactory(Protocol):
 DATASETS: Registry[DatasetFactory] = Registry("dataset")
 
 
-def open_dataset(name: str, root: str | os.PathLike[str], *, split: str = "train") -> ClipDataset:
-    """The `split` of the dataset `name` stored at `root`."""
-    return DATASETS.get(name)(root, split=split)
+def open_dataset(name: str, root: str | os.PathLike[str], *, split: str = "train", **options: Any) -> ClipDataset:
+    """The `split` of the dataset `name` stored at `root`.
+
+    Args:
+        name: a registered dataset name (`DATASETS.names()`).
+        root: where the dataset is stored (docs/datasets.md gives each layout).
+        split: a split name the adapter knows.
+        **options: passed to the adapter, e.g. `on_bad="stop"` for the research-dataset adapters
+            (see `facetalk.data.validate`).
+    """
+    factory = cast(Callable[..., ClipDataset], DATASETS.get(name))
+    return factory(root, split=split, **options)
 
 
+from facetalk.data.formats import a2f as a2f  # noqa: E402
+from facetalk.data.formats import beat as beat  # noqa: E402
+from facetalk.data.formats import biwi as biwi  # noqa: E402
+from facetalk.data.formats import flame_seq as flame_seq  # noqa: E402
+from facetalk.data.formats import livelink as livelink  # noqa: E402
 from facetalk.data.formats import native as native  # noqa: E402  (registers "native")
+from facetalk.data.formats import vocaset as vocaset  # noqa: E402
 
 __all__ = ["DATASETS", "ClipDataset", "DatasetFactory", "open_dataset"]

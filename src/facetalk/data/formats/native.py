@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,9 @@ import numpy as np
 
 from facetalk.data.formats import DATASETS
 from facetalk.data.sample import Sample
+from facetalk.data.validate import LENGTH_TOLERANCE_S, CheckedClips, OnBad
 from facetalk.errors import InvalidInputError
-from facetalk.types import EmotionKey, EmotionSchedule, Motion, Waveform
+from facetalk.types import EmotionKey, EmotionSchedule, Motion, Seconds, Waveform
 
 SUPPORTED_VERSIONS = (1,)
 ALL_SPLITS = "all"
@@ -33,16 +33,29 @@ def _read_json(path: Path) -> Any:
 
 
 @DATASETS.register("native")
-class NativeDataset:
+class NativeDataset(CheckedClips):
     """One split of a corpus written by `facetalk synth`.
+
+    A malformed clip is handled by the shared bad-data policy (`facetalk.data.validate`).
 
     Args:
         root: the corpus directory.
         split: "train", "val", "test", "test_unseen_speaker" or "all".
         vertices: load the vertex motion too (it is most of each clip's bytes).
+        on_bad: what to do with a malformed clip: "skip" or "stop".
+        length_tolerance: largest allowed audio/motion duration difference, seconds.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, split: str = "train", vertices: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        split: str = "train",
+        vertices: bool = True,
+        on_bad: OnBad = "skip",
+        length_tolerance: Seconds = LENGTH_TOLERANCE_S,
+    ) -> None:
+        super().__init__("native", on_bad=on_bad, length_tolerance=length_tolerance)
         self.root = Path(root)
         info = _read_json(self.root / "corpus.json")
         if info.get("version") not in SUPPORTED_VERSIONS:
@@ -64,15 +77,9 @@ class NativeDataset:
         self.split = split
         self.load_vertices = vertices
         self.records: list[dict[str, Any]] = [r for r in records if wanted is None or r["clip_id"] in wanted]
+        self.clip_ids = [str(r["clip_id"]) for r in self.records]
         self.speakers: dict[str, dict[str, Any]] = {}
         self._templates: dict[str, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __iter__(self) -> Iterator[Sample]:
-        for index in range(len(self)):
-            yield self[index]
 
     @property
     def subjects(self) -> list[str]:
@@ -95,7 +102,7 @@ class NativeDataset:
                 raise InvalidInputError(f"{path}: unreadable template ({exc})") from None
         return self._templates[speaker_id]
 
-    def __getitem__(self, index: int) -> Sample:
+    def load(self, index: int) -> Sample:
         import soundfile
 
         from facetalk.face.arkit import ARKIT_NAMES

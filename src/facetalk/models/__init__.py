@@ -1,0 +1,15 @@
+"""Speech-to-motion models: the `Animator` interface, the `MODELS` registry, saving and loading."""
+
+from facetalk.models import conv_baseline as conv_baseline  # registers "conv_baseline"
+from facetalk.models.base import (
+    MODELS,
+    Animator,
+    Conditions,
+    ModelOutput,
+    ModelSpec,
+    build_model,
+    load_model,
+    save_model,
+)
+
+__all__ = ["MODELS", "Animator", "Conditions", "ModelOutput", "ModelSpec", "build_model", "load_model", "save_model"]

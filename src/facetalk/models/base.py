@@ -1,0 +1,155 @@
+"""The interface every animator implements, and the model registry.
+
+Training calls `forward(batch) -> ModelOutput` on padded batches (keys in
+`facetalk.data.collate.collate`); inference calls `generate(features, conditions) -> Motion` on one
+clip of any length. Builders registered in `MODELS` pin a model's sizes; `build_model` records the
+builder's name and arguments on the model (`model.spec`), which is what `save_model` writes beside
+the safetensors weights and what `load_model` reads to rebuild it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from facetalk.data.collate import Batch
+from facetalk.errors import InvalidInputError
+from facetalk.files import atomic_output
+from facetalk.registry import Registry
+from facetalk.types import Motion
+
+MODEL_CONFIG = "model.json"
+MODEL_WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class ModelOutput:
+    """What `forward` predicts; losses are computed from it outside the model.
+
+    Attributes:
+        motion: predicted motion, shape (B, T, D).
+        extras: further named predictions (logits, latents) of models that have them.
+    """
+
+    motion: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What a clip is generated under, besides speech.
+
+    Attributes:
+        subject: the speaker's index among the training subjects; -1 for an unseen speaker.
+        emotion: per-frame emotion vectors, shape (T, 7).
+        template: the neutral face, flattened (3V,).
+    """
+
+    subject: int = -1
+    emotion: np.ndarray | None = None
+    template: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a model was built: a `MODELS` name and the builder's keyword arguments (JSON values)."""
+
+    name: str
+    kwargs: dict[str, Any]
+
+
+class Animator(nn.Module):
+    """Base class of speech-to-motion models.
+
+    Subclasses set `fps`, `kind` and `channels` (the `Motion` they produce) and implement `forward`.
+    `generate` runs `forward` on a batch of one; models that generate differently override it.
+    """
+
+    fps: float
+    kind: str
+    channels: tuple[str, ...]
+    spec: ModelSpec | None = None
+
+    def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Learn the training features' per-channel mean and std (C,) before training; default: ignore them."""
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        """Predict motion for a padded batch (see `facetalk.data.collate.collate` for its keys)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def generate(self, features: np.ndarray | torch.Tensor, conditions: Conditions | None = None) -> Motion:
+        """Motion for one clip.
+
+        Args:
+            features: speech features at the motion frame rate, shape (T, C).
+            conditions: speaker, emotion and template; default: unseen speaker, no emotion.
+        """
+        conditions = conditions or Conditions()
+        was_training = self.training
+        self.eval()
+        try:
+            x = torch.as_tensor(np.asarray(features, dtype=np.float32))[None]  # (1, T, C)
+            batch: Batch = {"features": x, "mask": torch.ones(x.shape[:2]), "subject": torch.tensor([conditions.subject])}
+            if conditions.emotion is not None:
+                batch["emotion"] = torch.as_tensor(np.asarray(conditions.emotion, dtype=np.float32))[None]
+            if conditions.template is not None:
+                batch["template"] = torch.as_tensor(np.asarray(conditions.template, dtype=np.float32))[None]
+            data = self(batch).motion[0].cpu().numpy()  # (T, D)
+        finally:
+            self.train(was_training)
+        if self.kind == "blendshapes":
+            data = np.clip(data, 0.0, 1.0)
+        return Motion(data, self.fps, self.kind, self.channels)  # type: ignore[arg-type]
+
+
+ModelBuilder = Callable[..., Animator]
+MODELS: Registry[ModelBuilder] = Registry("model")
+
+
+def build_model(name: str, **kwargs: Any) -> Animator:
+    """Build the model registered as `name` and record how on `model.spec`."""
+    model = MODELS.get(name)(**kwargs)
+    model.spec = ModelSpec(name, dict(kwargs))
+    return model
+
+
+def save_model(model: Animator, directory: str | os.PathLike[str]) -> Path:
+    """Write `model.json` (its spec) and `model.safetensors` (its weights) into `directory`, atomically."""
+    from safetensors.torch import save_file
+
+    if model.spec is None:
+        raise ValueError("only models made by build_model can be saved (they carry their spec)")
+    out = Path(directory)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    with atomic_output(out / MODEL_WEIGHTS) as tmp:
+        save_file(state, str(tmp))
+    with atomic_output(out / MODEL_CONFIG) as tmp:
+        tmp.write_text(json.dumps({"name": model.spec.name, "kwargs": model.spec.kwargs}, indent=2) + "\n")
+    return out
+
+
+def load_model(path: str | os.PathLike[str]) -> Animator:
+    """Rebuild a model from a directory holding `model.json` and `model.safetensors`, in eval mode."""
+    from safetensors.torch import load_file
+
+    directory = Path(path)
+    for name in (MODEL_CONFIG, MODEL_WEIGHTS):
+        if not (directory / name).is_file():
+            raise InvalidInputError(f"{directory}: not a saved model ({name} is missing)")
+    try:
+        spec = json.loads((directory / MODEL_CONFIG).read_text())
+        state = load_file(str(directory / MODEL_WEIGHTS))
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{directory}: unreadable model ({exc})") from None
+    model = build_model(spec["name"], **spec["kwargs"])
+    model.load_state_dict(state)
+    return model.eval()
