@@ -53,6 +53,8 @@ class DataConfig:
         batch_size: windows per step and process.
         max_clips: read at most this many clips per split; 0 reads all.
         audio: put each window's raw audio into batches (models that fine-tune an encoder).
+        options: keyword arguments of the dataset adapter, e.g. `{on_bad: stop}` or BEAT's
+            `{contempt: disgust}` (see docs/datasets.md).
     """
 
     dataset: str = "native"
@@ -67,6 +69,7 @@ class DataConfig:
     batch_size: int = 8
     max_clips: int = 0
     audio: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,7 +132,7 @@ class TrainConfig:
         device: "cpu", "cuda", ...; under torchrun with CUDA each process uses its local GPU.
         num_threads: torch CPU threads; 0 leaves the default.
         progress: show a progress bar.
-        tensorboard: also write TensorBoard logs when the tensorboard package is installed.
+        tensorboard: also write TensorBoard logs (under RUN_DIR/tensorboard) beside the CSV logs.
     """
 
     seed: int = 0

@@ -46,6 +46,7 @@ def test_short_run_loss_falls_and_is_deterministic(train_cache: Path, fast: list
     losses = _losses(tmp_path / "a" / "train.csv")
     assert len(losses) == 60 and sum(losses[-10:]) < 0.5 * sum(losses[:10])
     assert (tmp_path / "a" / "config.yaml").is_file() and load_config(tmp_path / "a" / "config.yaml").train.max_steps == 60
+    assert list((tmp_path / "a" / "tensorboard").glob("events.out.tfevents.*"))  # TensorBoard logs beside the CSV
     again = train(DEBUG_CONFIG, tmp_path / "b", overrides=overrides)
     assert again.val_losses == val
     assert _losses(tmp_path / "b" / "train.csv") == losses

@@ -31,3 +31,11 @@ def test_unknown_loss_term_and_missing_root(train_cache: Path, debug_config: Pat
         build_recipe(load_config(debug_config, [*fast, "loss.lip=1.0"]), DistInfo(), train_cache)
     with pytest.raises(InvalidInputError, match=r"data\.root is empty"):
         build_recipe(load_config(debug_config, [*fast, "data.synth.build=false"]), DistInfo(), train_cache)
+
+
+def test_adapter_options_reach_the_dataset(train_cache: Path, debug_config: Path, fast: list[str]) -> None:
+    config = load_config(debug_config, [*fast, "data.max_clips=3", "data.holdout_clips=1", "data.options.on_bad=stop"])
+    assert len(build_recipe(config, DistInfo(), train_cache).train_set) > 0
+    bad = load_config(debug_config, [*fast, "data.max_clips=3", "data.options.no_such_option=1"])
+    with pytest.raises(InvalidInputError, match="has no option 'no_such_option'"):
+        build_recipe(bad, DistInfo(), train_cache)

@@ -134,10 +134,8 @@ class CsvLog:
 def _tensorboard(run_dir: Path, enabled: bool) -> Any:
     if not enabled:
         return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # the tensorboard package is optional; CSV logs are always written
-        return None
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter(str(run_dir / "tensorboard"))
 
 

@@ -3,6 +3,7 @@ loss terms by name. Everything here is plain code that the loop calls once."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -94,9 +95,9 @@ def load_clips(data: DataConfig, root: Path, split: str) -> list[Sample]:
     """The samples of one split (at most `data.max_clips`)."""
     from facetalk.data.formats import open_dataset
 
-    dataset = open_dataset(data.dataset, root, split=split)
-    count = len(dataset) if data.max_clips <= 0 else min(len(dataset), data.max_clips)
-    return [dataset[i] for i in range(count)]
+    dataset = open_dataset(data.dataset, root, split=split, **data.options)
+    # Iterate rather than index: iteration passes over bad clips (the adapter warns about each one).
+    return list(itertools.islice(dataset, data.max_clips if data.max_clips > 0 else None))
 
 
 def encode_clips(samples: list[Sample], features: FeaturesConfig, cache: Path, dataset_key: str) -> list[np.ndarray]:

@@ -7,11 +7,13 @@ name.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, cast
 
 from facetalk.data.sample import Sample
+from facetalk.errors import InvalidInputError
 from facetalk.registry import Registry
 
 
@@ -43,6 +45,11 @@ def open_dataset(name: str, root: str | os.PathLike[str], *, split: str = "train
             (see `facetalk.data.validate`).
     """
     factory = cast(Callable[..., ClipDataset], DATASETS.get(name))
+    accepted = inspect.signature(factory).parameters
+    for option in options:
+        if option not in accepted:
+            known = ", ".join(p for p in accepted if p not in ("root", "split")) or "none"
+            raise InvalidInputError(f"{root}: dataset {name!r} has no option {option!r} (options: {known})")
     return factory(root, split=split, **options)
 
 
