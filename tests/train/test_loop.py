@@ -54,6 +54,8 @@ def test_short_run_loss_falls_and_is_deterministic(train_cache: Path, fast: list
     assert model.spec is not None and model.spec.name == "conv_baseline"
     with pytest.raises(InvalidInputError, match="already holds a run"):
         train(DEBUG_CONFIG, tmp_path / "a", overrides=overrides)
+    with pytest.raises(InvalidInputError, match="another config"):
+        train(DEBUG_CONFIG, tmp_path / "a", resume=True, overrides=[*overrides, "optim.lr=0.5"])
 
 
 def test_frozen_encoder_warm_up(train_cache: Path, fast: list[str], tmp_path: Path) -> None:

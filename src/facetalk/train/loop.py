@@ -173,6 +173,10 @@ def train(config: Config | str | os.PathLike[str], out: str | os.PathLike[str], 
         raise InvalidInputError(f"{run_dir}: no checkpoint to resume from")
     if not resume and checkpoint is not None:
         raise InvalidInputError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+    saved = run_dir / "config.yaml"
+    if resume and saved.is_file() and config_to_yaml(load_config(saved)) != config_to_yaml(config):
+        # Resuming with other settings would not continue the same run; say so instead.
+        raise InvalidInputError(f"{saved}: the run was started with another config; resume with the same config and overrides")
     cfg, opt = config.train, config.optim
     if cfg.num_threads > 0:
         torch.set_num_threads(cfg.num_threads)
