@@ -25,8 +25,10 @@ holds its own copy of the dataset, so each worker warns once per bad clip it mee
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal, TypeAlias
 
 import numpy as np
@@ -97,7 +99,17 @@ class CheckedClips:
         length_tolerance: largest allowed difference of audio and motion durations, seconds.
     """
 
-    def __init__(self, dataset: str, *, on_bad: OnBad = "skip", length_tolerance: Seconds = LENGTH_TOLERANCE_S) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        root: str | os.PathLike[str],
+        *,
+        on_bad: OnBad = "skip",
+        length_tolerance: Seconds = LENGTH_TOLERANCE_S,
+    ) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InvalidInputError(f"{self.root}: no such directory")
         if on_bad not in ON_BAD_CHOICES:
             raise InvalidInputError(f"on_bad must be one of {', '.join(ON_BAD_CHOICES)}, got {on_bad!r}")
         if not length_tolerance >= 0:

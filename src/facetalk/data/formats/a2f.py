@@ -28,7 +28,6 @@ from facetalk.data.formats import DATASETS
 from facetalk.data.formats._common import ALL_SPLITS, SPLITS_FILE, find_audio, user_split
 from facetalk.data.sample import Sample
 from facetalk.data.validate import LENGTH_TOLERANCE_S, CheckedClips, OnBad
-from facetalk.errors import InvalidInputError
 from facetalk.types import Seconds
 
 NAME = "a2f"
@@ -65,10 +64,7 @@ class Audio2FaceDataset(CheckedClips):
         on_bad: OnBad = "skip",
         length_tolerance: Seconds = LENGTH_TOLERANCE_S,
     ) -> None:
-        super().__init__(NAME, on_bad=on_bad, length_tolerance=length_tolerance)
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise InvalidInputError(f"{self.root}: no such directory")
+        super().__init__(NAME, root, on_bad=on_bad, length_tolerance=length_tolerance)
         wanted = user_split(self.root, split)
         self.split = split
         self.paths: list[tuple[Path, Path]] = []  # (export, audio) of each clip

@@ -167,10 +167,7 @@ class FlameSequenceDataset(CheckedClips):
         on_bad: OnBad = "skip",
         length_tolerance: Seconds = LENGTH_TOLERANCE_S,
     ) -> None:
-        super().__init__(NAME, on_bad=on_bad, length_tolerance=length_tolerance)
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise InvalidInputError(f"{self.root}: no such directory")
+        super().__init__(NAME, root, on_bad=on_bad, length_tolerance=length_tolerance)
         if contempt not in CONTEMPT_CHOICES:
             raise InvalidInputError(f"contempt must be one of {', '.join(CONTEMPT_CHOICES)}, got {contempt!r}")
         wanted = user_split(self.root, split)

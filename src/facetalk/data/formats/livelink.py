@@ -24,7 +24,6 @@ from facetalk.data.formats import DATASETS
 from facetalk.data.formats._common import ALL_SPLITS, find_audio, user_split
 from facetalk.data.sample import Sample
 from facetalk.data.validate import LENGTH_TOLERANCE_S, CheckedClips, OnBad
-from facetalk.errors import InvalidInputError
 from facetalk.types import Seconds
 
 NAME = "livelink"
@@ -51,10 +50,7 @@ class LiveLinkDataset(CheckedClips):
         on_bad: OnBad = "skip",
         length_tolerance: Seconds = LENGTH_TOLERANCE_S,
     ) -> None:
-        super().__init__(NAME, on_bad=on_bad, length_tolerance=length_tolerance)
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise InvalidInputError(f"{self.root}: no such directory")
+        super().__init__(NAME, root, on_bad=on_bad, length_tolerance=length_tolerance)
         wanted = user_split(self.root, split)
         self.split = split
         self.swap_mouth_left_right = swap_mouth_left_right

@@ -55,8 +55,7 @@ class NativeDataset(CheckedClips):
         on_bad: OnBad = "skip",
         length_tolerance: Seconds = LENGTH_TOLERANCE_S,
     ) -> None:
-        super().__init__("native", on_bad=on_bad, length_tolerance=length_tolerance)
-        self.root = Path(root)
+        super().__init__("native", root, on_bad=on_bad, length_tolerance=length_tolerance)
         info = _read_json(self.root / "corpus.json")
         if info.get("version") not in SUPPORTED_VERSIONS:
             raise InvalidInputError(f"{self.root / 'corpus.json'}: unsupported corpus version {info.get('version')!r}")

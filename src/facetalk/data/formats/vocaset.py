@@ -109,7 +109,7 @@ class VocasetDataset(CheckedClips):
         on_bad: OnBad = "skip",
         length_tolerance: Seconds = LENGTH_TOLERANCE_S,
     ) -> None:
-        super().__init__(NAME, on_bad=on_bad, length_tolerance=length_tolerance)
+        super().__init__(NAME, root, on_bad=on_bad, length_tolerance=length_tolerance)
         root = Path(root)
         if split != ALL_SPLITS and split not in SPLITS:
             raise unknown_split(root, split, [*SPLITS, ALL_SPLITS])
