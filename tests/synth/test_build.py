@@ -99,7 +99,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 class _Interrupt(Exception):
-    pass
+    """Raised by the test's progress hook to stop a build midway, as a crash would."""
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ Builders, registered in `ENCODERS` by name, load weights; constructors only take
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import math
@@ -59,7 +60,7 @@ HF_FAMILIES: dict[str, str] = {"wav2vec2": "wav2vec2", "hubert": "wav2vec2", "wa
 """transformers `model_type` to the input pipeline it needs."""
 
 
-class SpeechEncoder(nn.Module):
+class SpeechEncoder(nn.Module, metaclass=abc.ABCMeta):
     """The interface of every speech encoder.
 
     Subclasses set `sample_rate`, `frame_rate`, `dim`, `hop_samples` (samples per output frame) and
@@ -73,6 +74,7 @@ class SpeechEncoder(nn.Module):
     window_s: float = DEFAULT_WINDOW_S
     overlap_s: float = DEFAULT_OVERLAP_S
 
+    @abc.abstractmethod
     def forward(self, samples: torch.Tensor) -> torch.Tensor:
         """Encode a batch of equally long clips.
 
@@ -82,11 +84,10 @@ class SpeechEncoder(nn.Module):
         Returns:
             Features, shape (B, F, C) with F = `num_frames(S)` and C = `dim`.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def num_frames(self, num_samples: int) -> int:
         """Frames `forward` returns for `num_samples` samples."""
-        raise NotImplementedError
 
     def encode(self, waveform: Waveform, *, window_s: float | None = None, overlap_s: float | None = None,
                num_threads: int | None = None) -> np.ndarray:  # fmt: skip

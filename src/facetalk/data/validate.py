@@ -25,6 +25,7 @@ holds its own copy of the dataset, so each worker warns once per bad clip it mee
 
 from __future__ import annotations
 
+import abc
 import os
 import warnings
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ def check_sample(sample: Sample, *, length_tolerance: Seconds = LENGTH_TOLERANCE
         check_vertex_count(vertices.data.shape[1], sample.template)
 
 
-class CheckedClips:
+class CheckedClips(abc.ABC):
     """A dataset split as a fixed list of clip ids, loaded lazily and checked by the bad-data policy.
 
     Adapters subclass it: they fill `clip_ids` (calling `reject` for clips found bad while indexing)
@@ -121,9 +122,9 @@ class CheckedClips:
         self.bad: dict[str, str] = {}
         """Clips found bad so far, id -> reason (index-time rejects included)."""
 
+    @abc.abstractmethod
     def load(self, index: int) -> Sample:
         """Read clip `clip_ids[index]`; adapters implement this."""
-        raise NotImplementedError
 
     def reject(self, clip_id: str, reason: str) -> None:
         """Report a bad clip: raise under "stop", else warn (once per clip) and remember it."""

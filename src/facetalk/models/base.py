@@ -9,6 +9,7 @@ the safetensors weights and what `load_model` reads to rebuild it.
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 from collections.abc import Callable
@@ -66,7 +67,7 @@ class ModelSpec:
     kwargs: dict[str, Any]
 
 
-class Animator(nn.Module):
+class Animator(nn.Module, metaclass=abc.ABCMeta):
     """Base class of speech-to-motion models.
 
     Subclasses set `fps`, `kind` and `channels` (the `Motion` they produce) and implement `forward`.
@@ -81,9 +82,9 @@ class Animator(nn.Module):
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Learn the training features' per-channel mean and std (C,) before training; default: ignore them."""
 
+    @abc.abstractmethod
     def forward(self, batch: Batch) -> ModelOutput:
         """Predict motion for a padded batch (see `facetalk.data.collate.collate` for its keys)."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def generate(self, features: np.ndarray | torch.Tensor, conditions: Conditions | None = None) -> Motion:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,23 @@ def user_split(root: Path, split: str) -> set[str] | None:
     if split not in splits:
         raise unknown_split(root, split, [*splits, ALL_SPLITS])
     return {str(clip_id) for clip_id in splits[split]}
+
+
+def clip_files(root: Path, files: Iterable[Path], wanted: set[str] | None) -> Iterator[tuple[str, Path]]:
+    """(clip id, file) for motion files under `root` in the split `wanted` (None: all), sorted.
+
+    A clip id is the file's path below `root` without its suffix; `root/splits.json` is never a clip.
+    """
+    for path in sorted(files):
+        clip_id = path.relative_to(root).with_suffix("").as_posix()
+        if path != root / SPLITS_FILE and (wanted is None or clip_id in wanted):
+            yield clip_id, path
+
+
+def folder_subject(root: Path, clip_id: str) -> str:
+    """The subject of a clip stored as `root/<subject>/.../<clip>`: the first folder, else `root`'s name."""
+    parts = Path(clip_id).parts
+    return parts[0] if len(parts) > 1 else root.name
 
 
 def find_audio(stem: Path, *others: Path) -> Path | None:

@@ -25,7 +25,7 @@ from pathlib import Path, PureWindowsPath
 
 from facetalk.audio.io import load_audio
 from facetalk.data.formats import DATASETS
-from facetalk.data.formats._common import ALL_SPLITS, SPLITS_FILE, find_audio, user_split
+from facetalk.data.formats._common import ALL_SPLITS, clip_files, find_audio, folder_subject, user_split
 from facetalk.data.sample import Sample
 from facetalk.data.validate import LENGTH_TOLERANCE_S, CheckedClips, OnBad
 from facetalk.types import Seconds
@@ -68,12 +68,7 @@ class Audio2FaceDataset(CheckedClips):
         wanted = user_split(self.root, split)
         self.split = split
         self.paths: list[tuple[Path, Path]] = []  # (export, audio) of each clip
-        for export in sorted(self.root.rglob("*.json")):
-            if export == self.root / SPLITS_FILE:
-                continue
-            clip_id = export.relative_to(self.root).with_suffix("").as_posix()
-            if wanted is not None and clip_id not in wanted:
-                continue
+        for clip_id, export in clip_files(self.root, self.root.rglob("*.json"), wanted):
             audio = find_audio(export.with_suffix("")) or _track_audio(export)
             if audio is None:
                 self.reject(
@@ -88,11 +83,10 @@ class Audio2FaceDataset(CheckedClips):
 
         clip_id = self.clip_ids[index]
         export, audio = self.paths[index]
-        parts = Path(clip_id).parts
         return Sample(
             dataset=NAME,
             clip_id=clip_id,
-            subject=parts[0] if len(parts) > 1 else self.root.name,
+            subject=folder_subject(self.root, clip_id),
             audio=load_audio(audio),
             motion=read_motion(export, format="arkit-json"),
         )

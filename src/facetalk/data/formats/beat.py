@@ -58,6 +58,14 @@ FACE_FPS = 60.0
 TAKE_SPLITS = ("speech", "conversation")
 CONTEMPT_CHOICES = ("exclude", "disgust", "neutral")
 ContemptChoice = Literal["exclude", "disgust", "neutral"]
+
+
+def check_contempt(choice: str) -> None:
+    """Refuse a `contempt=` option other than the CONTEMPT_CHOICES (BEAT and BEAT2/MEAD share it)."""
+    if choice not in CONTEMPT_CHOICES:
+        raise InvalidInputError(f"contempt must be one of {', '.join(CONTEMPT_CHOICES)}, got {choice!r}")
+
+
 SPEECH_EMOTIONS: tuple[tuple[range, str], ...] = (
     (range(0, 65), "neutral"),
     (range(65, 73), "happy"),
@@ -126,8 +134,7 @@ class BeatDataset(CheckedClips):
         length_tolerance: Seconds = LENGTH_TOLERANCE_S,
     ) -> None:
         super().__init__(NAME, root, on_bad=on_bad, length_tolerance=length_tolerance)
-        if contempt not in CONTEMPT_CHOICES:
-            raise InvalidInputError(f"contempt must be one of {', '.join(CONTEMPT_CHOICES)}, got {contempt!r}")
+        check_contempt(contempt)
         wanted = None if split in TAKE_SPLITS else user_split(self.root, split)
         self.split = split
         self.paths: list[Path] = []  # each take's path without suffix

@@ -44,8 +44,8 @@ import numpy as np
 
 from facetalk.audio.io import load_audio
 from facetalk.data.formats import DATASETS
-from facetalk.data.formats._common import ALL_SPLITS, find_audio, user_split
-from facetalk.data.formats.beat import CONTEMPT_CHOICES, ContemptChoice, speech_emotion
+from facetalk.data.formats._common import ALL_SPLITS, clip_files, find_audio, folder_subject, user_split
+from facetalk.data.formats.beat import ContemptChoice, check_contempt, speech_emotion
 from facetalk.data.pickles import load_pickle
 from facetalk.data.sample import Sample
 from facetalk.data.validate import LENGTH_TOLERANCE_S, CheckedClips, OnBad, check_finite
@@ -168,16 +168,13 @@ class FlameSequenceDataset(CheckedClips):
         length_tolerance: Seconds = LENGTH_TOLERANCE_S,
     ) -> None:
         super().__init__(NAME, root, on_bad=on_bad, length_tolerance=length_tolerance)
-        if contempt not in CONTEMPT_CHOICES:
-            raise InvalidInputError(f"contempt must be one of {', '.join(CONTEMPT_CHOICES)}, got {contempt!r}")
+        check_contempt(contempt)
         wanted = user_split(self.root, split)
         self.split = split
         self.fps = fps
         self.entries: list[tuple[Path, Path, str, EmotionSchedule | None]] = []  # (file, audio, subject, emotion)
-        for path in sorted(p for p in self.root.rglob("*") if p.suffix in SUFFIXES and p.is_file()):
-            clip_id = path.relative_to(self.root).with_suffix("").as_posix()
-            if wanted is not None and clip_id not in wanted:
-                continue
+        files = (p for p in self.root.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        for clip_id, path in clip_files(self.root, files, wanted):
             subject, emotion, intensity = self._labels(path)
             if emotion == "contempt":
                 if contempt == "exclude":
@@ -199,7 +196,7 @@ class FlameSequenceDataset(CheckedClips):
             emotion = speech_emotion(start) if rec_type % 2 == 0 else "neutral"
             return f"{take.group(1)}_{take.group(2)}", emotion, 1.0
         parts = path.relative_to(self.root).parts
-        subject = parts[0] if len(parts) > 1 else self.root.name
+        subject = folder_subject(self.root, path.relative_to(self.root).as_posix())
         emotion = next((MEAD_EMOTIONS[p.lower()] for p in parts[:-1] if p.lower() in MEAD_EMOTIONS), None)
         level = next((int(m.group(1)) for p in parts[:-1] if (m := _LEVEL.match(p))), MEAD_LEVELS)
         intensity = 1.0 if emotion == "neutral" else min(max(level, 1), MEAD_LEVELS) / MEAD_LEVELS

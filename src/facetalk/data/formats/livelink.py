@@ -21,7 +21,7 @@ from pathlib import Path
 
 from facetalk.audio.io import load_audio
 from facetalk.data.formats import DATASETS
-from facetalk.data.formats._common import ALL_SPLITS, find_audio, user_split
+from facetalk.data.formats._common import ALL_SPLITS, clip_files, find_audio, folder_subject, user_split
 from facetalk.data.sample import Sample
 from facetalk.data.validate import LENGTH_TOLERANCE_S, CheckedClips, OnBad
 from facetalk.types import Seconds
@@ -55,10 +55,7 @@ class LiveLinkDataset(CheckedClips):
         self.split = split
         self.swap_mouth_left_right = swap_mouth_left_right
         self.paths: list[tuple[Path, Path]] = []  # (csv, audio) of each clip
-        for csv in sorted(self.root.rglob("*.csv")):
-            clip_id = csv.relative_to(self.root).with_suffix("").as_posix()
-            if wanted is not None and clip_id not in wanted:
-                continue
+        for clip_id, csv in clip_files(self.root, self.root.rglob("*.csv"), wanted):
             audio = find_audio(csv.with_suffix(""))
             if audio is None:
                 self.reject(clip_id, f"{csv} has no audio beside it ({csv.with_suffix('.wav').name} or .mov, ...)")
@@ -71,11 +68,10 @@ class LiveLinkDataset(CheckedClips):
 
         clip_id = self.clip_ids[index]
         csv, audio = self.paths[index]
-        parts = Path(clip_id).parts
         return Sample(
             dataset=NAME,
             clip_id=clip_id,
-            subject=parts[0] if len(parts) > 1 else self.root.name,
+            subject=folder_subject(self.root, clip_id),
             audio=load_audio(audio),
             motion=read_motion(csv, format="livelink-csv", swap_mouth_left_right=self.swap_mouth_left_right),
         )
