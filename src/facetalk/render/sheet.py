@@ -165,5 +165,5 @@ def _labelled_grid(
 
 
 def _part(name: str) -> str:
-    """"upper" for shapes of the eyes and brows, "lower" for the rest (mouth, jaw, cheeks, nose)."""
+    """ "upper" for shapes of the eyes and brows, "lower" for the rest (mouth, jaw, cheeks, nose)."""
     return "upper" if BLENDSHAPE_REGIONS.get(name, "").startswith(UPPER_REGIONS) else "lower"
