@@ -19,13 +19,14 @@ demo: system $(STAMP)
 	$(BIN)/facetalk animate assets/speech/example.wav --text-file assets/speech/example.txt --emotion happy:0.5 -o out
 
 test: system $(STAMP) $(GLTF_VALIDATOR)
-	$(BIN)/ruff check src tests bench assets
+	$(BIN)/ruff check src tests bench assets weights docs/figures
 	$(BIN)/mypy src
 	$(BIN)/pytest -q
 
 bench: system $(STAMP)
 	$(BIN)/python bench/render_speed.py
 	$(BIN)/python bench/encoders_speed.py
+	$(BIN)/python bench/composite_regional_speed.py
 
 system:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

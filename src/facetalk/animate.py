@@ -49,6 +49,8 @@ def animate(
     backend: str = "procedural",
     fps: float = 30.0,
     seed: int = 0,
+    model: str | None = None,
+    style_ref: str | os.PathLike[str] | Motion | None = None,
 ) -> Animation:
     """Animate the default face from speech.
 
@@ -60,6 +62,10 @@ def animate(
         backend: the animator; "procedural" is the rule-based one that needs no training.
         fps: motion frames per second.
         seed: seeds the random parts (blinks, micro-motion); the same seed gives the same motion.
+        model: a trained model instead of the procedural animator: a model directory or the name of a
+            shipped one (`weights/<name>`, e.g. "composite_regional"); it animates at its own fps.
+        style_ref: for models that take a style reference: a motion (or a motion file) whose speaking
+            style to take on; default: the reference shipped with the model.
     """
     from facetalk.audio import load_audio
     from facetalk.audio.prosody import extract_prosody
@@ -72,11 +78,53 @@ def animate(
         raise UnsupportedFormatError(f"unknown persona {persona!r} (known: {', '.join(sorted(PERSONAS))})")
     waveform = speech if isinstance(speech, Waveform) else load_audio(speech)
     alignment = align(waveform, text)
-    prosody = extract_prosody(waveform, fps=fps)
-    motion = ProceduralAnimator().animate(
-        alignment, duration=waveform.duration, fps=fps, persona=PERSONAS[persona], emotion=emotion, prosody=prosody, seed=seed
-    )
+    if model is not None:
+        motion = animate_with_model(waveform, model, emotion=emotion, style_ref=style_ref)
+    else:
+        prosody = extract_prosody(waveform, fps=fps)
+        motion = ProceduralAnimator().animate(
+            alignment, duration=waveform.duration, fps=fps, persona=PERSONAS[persona], emotion=emotion, prosody=prosody, seed=seed
+        )
     return Animation(motion, waveform, alignment, alignment.transcript, alignment.method)
+
+
+STYLE_REF_FILE = "style_ref.npz"
+"""The default style reference a model directory may carry (a motion file of the model's kind)."""
+
+
+def animate_with_model(waveform: Waveform, model: str, *, emotion: EmotionSchedule | None = None,
+                       style_ref: str | os.PathLike[str] | Motion | None = None) -> Motion:  # fmt: skip
+    """ARKit-52 motion of the default face from a trained model.
+
+    Vertex models must have been trained on the default face's topology (478 vertices, like the
+    synthetic corpus); their vertices are posed on the default face and fitted back to the 52
+    blendshapes by least squares, so every export format works.
+    """
+    from facetalk.errors import InvalidInputError
+    from facetalk.export import read_motion
+    from facetalk.face.default_face import default_rig
+    from facetalk.models.base import MODEL_CONFIG, Conditions, feature_encoder, load_model, pretrained_path
+
+    directory = Path(model) if (Path(model) / MODEL_CONFIG).is_file() else pretrained_path(model)
+    animator = load_model(directory)
+    rig = default_rig()
+    if style_ref is None and (directory / STYLE_REF_FILE).is_file():
+        style_ref = directory / STYLE_REF_FILE
+    style = style_ref if isinstance(style_ref, Motion) or style_ref is None else read_motion(style_ref)
+    if style is not None and style.kind == "blendshapes" and animator.kind == "vertices":
+        style = rig.animate(style)
+    template = None
+    if animator.kind == "vertices":
+        motion_dim = int(animator.spec.kwargs.get("motion_dim", 0)) if animator.spec else 0
+        if motion_dim != rig.neutral.size:
+            raise InvalidInputError(f"{directory}: a vertex model of another topology cannot animate the default face")
+        template = rig.neutral.reshape(-1)
+    features = feature_encoder(animator).encode_at(waveform, animator.fps)  # (T, C)
+    frames = features.shape[0]
+    emotion_frames = emotion.at_frames(frames, animator.fps) if emotion is not None else None
+    conditions = Conditions(emotion=emotion_frames, template=template, style=None if style is None else style.data)
+    motion = animator.generate(features, conditions)
+    return rig.fit_motion(motion) if motion.kind == "vertices" else motion
 
 
 def check_formats(formats: Sequence[str]) -> None:

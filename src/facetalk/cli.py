@@ -117,6 +117,10 @@ def animate(
     fps: Annotated[float, typer.Option(min=1.0, help="Frames per second.")] = 30.0,
     seed: Annotated[int, typer.Option(help="Seed of the random parts (blinks, micro-motion).")] = 0,
     format: Annotated[str, typer.Option("--format", "-f", help="Comma-separated outputs.")] = ",".join(DEFAULT_FORMATS),
+    model: Annotated[
+        str | None, typer.Option(help="A trained model (directory or shipped name, e.g. composite_regional).")
+    ] = None,
+    style_ref: Annotated[Path | None, typer.Option(help="Motion file whose speaking style the model takes on.")] = None,
 ) -> None:
     """Animate the embedded face from speech: align, animate, export every format and render a video."""
     from facetalk.animate import animate as run_animate
@@ -131,8 +135,9 @@ def animate(
     formats = [f.strip() for f in format.split(",") if f.strip()]
     check_formats(formats)  # before the slow part
     result = run_animate(
-        speech, text=_transcript(text, text_file), emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed
-    )
+        speech, text=_transcript(text, text_file), emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
+        model=model, style_ref=style_ref,
+    )  # fmt: skip
     if result.alignment_method != "forced":
         typer.echo("warning: forced alignment failed; the animation follows recognised phones", err=True)
     for path in write_animation(result, output, name=speech.stem, formats=formats):
@@ -213,6 +218,71 @@ def train(
     result = run_training(config, out, resume=resume, overrides=overrides or [])
     if result.state.best_step and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks
         typer.echo(f"best val loss {result.state.best_val:.6g} at step {result.state.best_step}; model in {out / 'best'}")
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="A model directory, a shipped model name, procedural, or a directory of predictions."),
+    ],
+    data: Annotated[Path, typer.Option("--data", "-d", help="The dataset directory.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report directory (metrics.json, report.md, plots/).")] = Path(
+        "report"
+    ),
+    dataset: Annotated[str, typer.Option(help="Registered dataset name.")] = "native",
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
+    style_ref: Annotated[str, typer.Option(help="Style reference: speaker (another clip of the speaker) or self.")] = "speaker",
+    units: Annotated[str, typer.Option(help="Length unit of the data: m or mm.")] = "m",
+    max_clips: Annotated[int, typer.Option(min=0, help="Evaluate at most this many clips; 0: all.")] = 0,
+    recognizer: Annotated[Path | None, typer.Option(help="Emotion recognizer directory; default: the shipped one.")] = None,
+    diversity: Annotated[int, typer.Option(min=0, help="Speaker styles per clip for the diversity metric; 0 skips it.")] = 4,
+    plots: Annotated[bool, typer.Option(help="Draw the plots.")] = True,
+) -> None:
+    """Run a model over a dataset split; write metrics.json, a Markdown report and plots."""
+    from facetalk.errors import InvalidInputError
+    from facetalk.eval.evaluate import evaluate
+    from facetalk.eval.report import write_report
+
+    if style_ref not in ("speaker", "self") or units not in ("m", "mm"):
+        raise InvalidInputError(f"--style-ref must be speaker or self and --units m or mm, got {style_ref!r} and {units!r}")
+    result = evaluate(model, data, dataset=dataset, split=split, style_ref=style_ref, units=units,  # type: ignore[arg-type]
+                      max_clips=max_clips, recognizer=recognizer, diversity_conditions=diversity)  # fmt: skip
+    write_report(result, output, plots=plots)
+    typer.echo(f"wrote {output}")
+
+
+@app.command("compare")
+def compare(
+    reports: Annotated[list[Path], typer.Argument(help="Report directories written by `facetalk eval`.")],
+) -> None:
+    """Print the metrics of several eval reports side by side (Markdown table; best of each row in bold)."""
+    from facetalk.eval.report import compare_reports
+
+    typer.echo(compare_reports(reports))
+
+
+recognizer_app = typer.Typer(help="The emotion recognizer behind the emotion metrics.", no_args_is_help=True)
+app.add_typer(recognizer_app, name="recognizer")
+
+
+@recognizer_app.command("train")
+def recognizer_train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="A dataset with per-clip emotion labels.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the recognizer.")],
+    dataset: Annotated[str, typer.Option(help="Registered dataset name.")] = "native",
+    split: Annotated[str, typer.Option(help="Split to train on.")] = "train",
+    target: Annotated[str, typer.Option(help="vertices or motion (the dataset's own motion).")] = "vertices",
+    max_clips: Annotated[int, typer.Option(min=0, help="Read at most this many clips; 0: all.")] = 0,
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train the motion emotion recognizer on labelled clips (validated on held-out clips)."""
+    from facetalk.eval.emotion import train_recognizer_on_dataset
+
+    _, report = train_recognizer_on_dataset(data, dataset=dataset, split=split, target=target, max_clips=max_clips,
+                                            out=output, epochs=epochs, seed=seed)  # fmt: skip
+    typer.echo(f"validation accuracy {report['val_accuracy']:.3f} on {report['val_windows']} windows; wrote {output}")
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
     Raises:
         InvalidInputError: a missing or malformed file, an unknown key or a value of the wrong type.
     """
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     merged = OmegaConf.structured(base if base is not None else Config)
@@ -185,6 +185,8 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
             raise InvalidInputError(f"{path}: not a YAML config ({_one_line(exc)})") from None
         try:
             merged = OmegaConf.merge(merged, loaded)
+            if isinstance(loaded, DictConfig) and "loss" in loaded:
+                merged.loss = loaded.loss  # a recipe's loss terms replace the default ones instead of adding to them
         except OmegaConfBaseException as exc:
             raise InvalidInputError(f"{path}: {_one_line(exc)}") from None
     for override in overrides:

@@ -17,8 +17,9 @@ B, T = 2, 12
 
 def _batch() -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(1)
+    # "motion" is the target; models that take a style reference use it as one in training
     return {"features": torch.randn(B, T, FEATURE_DIM, generator=generator), "subject": torch.tensor([0, -1]),
-            "mask": torch.ones(B, T)}  # fmt: skip
+            "mask": torch.ones(B, T), "motion": torch.rand(B, T, 52, generator=generator)}  # fmt: skip
 
 
 def _model(name: str, seed: int = 0) -> facetalk.models.Animator:  # type: ignore[name-defined]
@@ -39,7 +40,9 @@ def test_save_load_round_trip_and_generate(name: str, tmp_path: Path) -> None:
     save_model(model, tmp_path)
     loaded = facetalk.load_model(tmp_path)
     assert torch.equal(loaded(_batch()).motion, model(_batch()).motion)
-    motion = loaded.generate(np.zeros((30, FEATURE_DIM), dtype=np.float32), Conditions(subject=1))
+    motion = loaded.generate(
+        np.zeros((30, FEATURE_DIM), dtype=np.float32), Conditions(subject=1, style=np.full((20, 52), 0.2, dtype=np.float32))
+    )
     assert motion.data.shape == (30, 52) and motion.kind == "blendshapes" and motion.fps == 30.0
     assert motion.data.min() >= 0.0 and motion.data.max() <= 1.0
 
@@ -59,3 +62,16 @@ def test_list_models() -> None:
 
 
 REGRESSION_SUM = -33.399696350097656  # torch 2.13 CPU, seed 0
+
+
+def test_half_precision_save_keeps_metadata_and_float32_buffers(tmp_path: Path) -> None:
+    model = _model("conv_baseline_tiny")
+    model.metadata = {"features": {"encoder": "mel", "options": {"n_mels": 8}}, "subjects": ["a", "b", "c"]}
+    save_model(model, tmp_path / "half", half=True)
+    from safetensors.torch import load_file
+
+    stored = load_file(str(tmp_path / "half" / "model.safetensors"))
+    assert stored["head.weight"].dtype == torch.float16 and stored["encoder.norm.mean"].dtype == torch.float32
+    loaded = load_model(tmp_path / "half")
+    assert loaded.metadata == model.metadata and loaded.head.weight.dtype == torch.float32
+    assert torch.allclose(loaded(_batch()).motion, model(_batch()).motion, atol=1e-2)

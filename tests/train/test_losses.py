@@ -65,3 +65,11 @@ def test_losses_have_gradients() -> None:
     total = losses.reconstruction_loss(prediction, torch.ones(2, 4, 6)) + losses.velocity_loss(prediction, torch.ones(2, 4, 6))
     total.backward()  # type: ignore[no-untyped-call]
     assert prediction.grad is not None and torch.isfinite(prediction.grad).all()
+
+
+def test_frame_norm_loss_sums_frames_and_averages_clips() -> None:
+    prediction = torch.tensor([[[3.0, 4.0], [0.0, 1.0], [9.0, 9.0]], [[6.0, 8.0], [0.0, 0.0], [0.0, 0.0]]])  # (2, 3, 2)
+    target = torch.zeros(2, 3, 2)
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    # clip 0: ‖(3, 4)‖ + ‖(0, 1)‖ = 5 + 1 = 6 (frame 2 is padding); clip 1: ‖(6, 8)‖ = 10; mean 8
+    assert losses.frame_norm_loss(prediction, target, mask=mask).item() == pytest.approx(8.0)

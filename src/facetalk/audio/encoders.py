@@ -118,6 +118,23 @@ class SpeechEncoder(nn.Module, metaclass=abc.ABCMeta):
                                        num_frames=self.num_frames(len(samples)), dim=self.dim)  # fmt: skip
             return self._finish(features)
 
+    def encode_at(self, waveform: Waveform, fps: float, *, num_frames: int | None = None) -> np.ndarray:
+        """`encode`, then resampled to the motion frame rate: features of motion frame j at j / fps.
+
+        Args:
+            waveform: speech of any length.
+            fps: motion frames per second.
+            num_frames: the motion's frame count T, when it is known (datasets round clip lengths
+                differently): the features are cut or edge-padded to it.
+
+        Returns:
+            float32 features, shape (T, C).
+        """
+        from facetalk.audio.rate import match_frames, to_motion_rate
+
+        features = to_motion_rate(self.encode(waveform), frame_rate=self.frame_rate, duration_s=waveform.duration, fps=fps)
+        return features if num_frames is None else match_frames(features, num_frames)
+
     def _encode_window(self, samples: torch.Tensor) -> torch.Tensor:
         """Features of one window for `encode`, shape (1, F, C) from samples (1, S)."""
         return self.forward(samples)

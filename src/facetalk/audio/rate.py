@@ -61,3 +61,10 @@ def to_motion_rate(features: np.ndarray, *, frame_rate: float, duration_s: Secon
     right = np.minimum(left + 1, len(features) - 1)
     fraction = (position - left).astype(np.float32)[:, None]  # (T, 1)
     return (1.0 - fraction) * features[left] + fraction * features[right]  # (T, C)
+
+
+def match_frames(features: np.ndarray, num_frames: int) -> np.ndarray:
+    """Features (T', C) cut or edge-padded to `num_frames` frames (datasets round clip lengths differently)."""
+    if len(features) >= num_frames:
+        return features[:num_frames]
+    return np.concatenate([features, np.repeat(features[-1:], num_frames - len(features), axis=0)])

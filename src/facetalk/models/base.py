@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from facetalk.audio.encoders import SpeechEncoder
 from facetalk.data.collate import Batch
 from facetalk.errors import InvalidInputError
 from facetalk.files import atomic_output
@@ -52,11 +53,15 @@ class Conditions:
         subject: the speaker's index among the training subjects; -1 for an unseen speaker.
         emotion: per-frame emotion vectors, shape (T, 7).
         template: the neutral face, flattened (3V,).
+        style: a style reference motion, shape (T', D), in the data's units (the same channels and
+            units as the model's output, e.g. metres for vertices): a clip whose speaking style the
+            generated motion should take on; any length, unrelated to the speech.
     """
 
     subject: int = -1
     emotion: np.ndarray | None = None
     template: np.ndarray | None = None
+    style: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,9 @@ class Animator(nn.Module, metaclass=abc.ABCMeta):
     kind: str
     channels: tuple[str, ...]
     spec: ModelSpec | None = None
+    metadata: dict[str, Any]
+    """What inference needs besides the weights, saved in `model.json`: `features` (the speech encoder
+    name and options the model was trained on) and `subjects` (the training speakers, in index order)."""
 
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Learn the training features' per-channel mean and std (C,) before training; default: ignore them."""
@@ -92,7 +100,7 @@ class Animator(nn.Module, metaclass=abc.ABCMeta):
 
         Args:
             features: speech features at the motion frame rate, shape (T, C).
-            conditions: speaker, emotion and template; default: unseen speaker, no emotion.
+            conditions: speaker, emotion, template and style reference; default: unseen speaker, no emotion.
         """
         conditions = conditions or Conditions()
         was_training = self.training
@@ -104,6 +112,9 @@ class Animator(nn.Module, metaclass=abc.ABCMeta):
                 batch["emotion"] = torch.as_tensor(np.asarray(conditions.emotion, dtype=np.float32))[None]
             if conditions.template is not None:
                 batch["template"] = torch.as_tensor(np.asarray(conditions.template, dtype=np.float32))[None]
+            if conditions.style is not None:
+                style = torch.as_tensor(np.asarray(conditions.style, dtype=np.float32))[None]  # (1, T', D)
+                batch["style"], batch["style_mask"] = style, torch.ones(style.shape[:2])
             data = self(batch).motion[0].cpu().numpy()  # (T, D)
         finally:
             self.train(was_training)
@@ -120,21 +131,38 @@ def build_model(name: str, **kwargs: Any) -> Animator:
     """Build the model registered as `name` and record how on `model.spec`."""
     model = MODELS.get(name)(**kwargs)
     model.spec = ModelSpec(name, dict(kwargs))
+    model.metadata = {}
     return model
 
 
-def save_model(model: Animator, directory: str | os.PathLike[str]) -> Path:
-    """Write `model.json` (its spec) and `model.safetensors` (its weights) into `directory`, atomically."""
+def save_model(model: Animator, directory: str | os.PathLike[str], *, half: bool = False) -> Path:
+    """Write `model.json` (its spec) and `model.safetensors` (its weights) into `directory`, atomically.
+
+    Args:
+        model: a model made by `build_model`.
+        directory: where to write.
+        half: store the parameters as float16 (half the size, for shipping); buffers such as feature
+            statistics stay float32. `load_model` casts them back to float32.
+    """
     from safetensors.torch import save_file
 
     if model.spec is None:
         raise ValueError("only models made by build_model can be saved (they carry their spec)")
     out = Path(directory)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    parameters = {name for name, _ in model.named_parameters()}
+    state = {
+        name: (tensor.half() if half and name in parameters and tensor.is_floating_point() else tensor)
+        .detach()
+        .cpu()
+        .contiguous()
+        for name, tensor in model.state_dict().items()
+    }
     with atomic_output(out / MODEL_WEIGHTS) as tmp:
         save_file(state, str(tmp))
     with atomic_output(out / MODEL_CONFIG) as tmp:
-        tmp.write_text(json.dumps({"name": model.spec.name, "kwargs": model.spec.kwargs}, indent=2) + "\n")
+        tmp.write_text(
+            json.dumps({"name": model.spec.name, "kwargs": model.spec.kwargs, "metadata": model.metadata}, indent=2) + "\n"
+        )
     return out
 
 
@@ -153,4 +181,25 @@ def load_model(path: str | os.PathLike[str]) -> Animator:
         raise InvalidInputError(f"{directory}: unreadable model ({exc})") from None
     model = build_model(spec["name"], **spec["kwargs"])
     model.load_state_dict(state)
+    model.metadata = dict(spec.get("metadata", {}))
     return model.eval()
+
+
+def pretrained_path(name: str) -> Path:
+    """The directory of the model shipped as `weights/<name>`."""
+    from facetalk.assets import weights_path
+
+    path = weights_path(name)
+    if path is None or not (path / MODEL_CONFIG).is_file():
+        raise InvalidInputError(f"no shipped model named {name!r} (weights/{name}); give a model directory instead")
+    return path
+
+
+def feature_encoder(model: Animator) -> SpeechEncoder:
+    """The speech encoder whose features `model` was trained on (from its metadata)."""
+    from facetalk.audio import build_encoder
+
+    features = model.metadata.get("features")
+    if not features:
+        raise InvalidInputError(f"model {model.spec.name if model.spec else '?'}: no speech-feature settings saved with it")
+    return build_encoder(features["encoder"], **features.get("options", {}))

@@ -15,9 +15,8 @@ from torch import nn
 from facetalk.data.collate import Batch
 from facetalk.face.arkit import ARKIT_NAMES
 from facetalk.models.base import MODELS, Animator, ModelOutput
+from facetalk.models.modules.feature_norm import MIN_FEATURE_STD, FeatureNorm
 from facetalk.types import EMOTIONS
-
-MIN_FEATURE_STD = 1e-3  # channels that never vary are centred, not blown up
 
 
 class ConvBlock(nn.Module):
@@ -31,25 +30,6 @@ class ConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.drop(self.act(self.conv(x)))
-
-
-class FeatureNorm(nn.Module):
-    """Standardize each feature channel with the training set's statistics (saved with the weights).
-
-    Not a per-frame LayerNorm: that would erase loudness, and with it the difference between speech
-    and silence in a mel spectrogram.
-    """
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std  # (B, T, C)
 
 
 class ConvEncoder(nn.Module):

@@ -122,6 +122,24 @@ def mouth_shape_loss(prediction: torch.Tensor, target: torch.Tensor, *, height_p
     return masked_mean(per_frame, mask)
 
 
+def frame_norm_loss(prediction: torch.Tensor, target: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Paper 001's ℓ2 term (Eq. 4): Σ_t ‖Ŝ_t − S_t‖₂ over a clip's real frames, averaged over clips.
+
+    The norm is of each frame's whole error vector (all D channels), not squared, and frames are
+    summed, not averaged, as Eq. 4 writes it; so the balance against a regularizer weight such as
+    paper 001's β depends on the window length and the data's units.
+
+    Args:
+        prediction: predicted motion, shape (B, T, D).
+        target: ground truth, shape (B, T, D).
+        mask: frame mask (B, T).
+    """
+    per_frame = (prediction - target).norm(dim=-1)  # (B, T)
+    if mask is not None:
+        per_frame = per_frame * mask.to(per_frame.dtype)
+    return per_frame.sum(dim=1).mean()
+
+
 def sparsity_loss(weights: torch.Tensor, *, mask: torch.Tensor | None = None) -> torch.Tensor:
     """L1 sparsity: the mean absolute value of `weights` (B, T, K) over real frames."""
     return masked_mean(weights.abs().mean(dim=-1), mask)

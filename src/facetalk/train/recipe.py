@@ -32,6 +32,8 @@ LOSS_TERMS: dict[str, LossTerm] = {
     ),
     "velocity": lambda out, batch: losses.velocity_loss(out.motion, batch["motion"], mask=batch["mask"], kind="l2"),
     "sparsity": lambda out, batch: losses.sparsity_loss(out.motion, mask=batch["mask"]),
+    "frame_l2": lambda out, batch: losses.frame_norm_loss(out.motion, batch["motion"], mask=batch["mask"]),
+    "embedding_l1": lambda out, batch: out.extras["embedding_l1"],  # paper 001's ‖W‖₁ (models that have one)
 }
 """Loss terms a config can weight by name (`loss: {reconstruction: 1.0, velocity: 0.5}`)."""
 
@@ -102,7 +104,8 @@ def load_clips(data: DataConfig, root: Path, split: str) -> list[Sample]:
 
 def encode_clips(samples: list[Sample], features: FeaturesConfig, cache: Path, dataset_key: str) -> list[np.ndarray]:
     """Speech features of each sample at its motion frame rate, (T, C) each, via the feature cache."""
-    from facetalk.audio import build_encoder, to_motion_rate
+    from facetalk.audio import build_encoder
+    from facetalk.audio.rate import match_frames
 
     store = FeatureCache(Path(features.cache).expanduser() if features.cache else cache / "features")
     encoder = None
@@ -113,20 +116,12 @@ def encode_clips(samples: list[Sample], features: FeaturesConfig, cache: Path, d
         def compute(sample: Sample = sample) -> np.ndarray:
             nonlocal encoder
             encoder = encoder or build_encoder(features.encoder, **features.options)
-            frames = encoder.encode(sample.audio)  # (F, C)
-            return to_motion_rate(frames, frame_rate=encoder.frame_rate, duration_s=sample.duration, fps=sample.fps)
+            return encoder.encode_at(sample.audio, sample.fps)  # (T, C)
 
         feats = store.get(dataset=dataset_key, clip_id=sample.clip_id, encoder=features.encoder, settings=settings,
                           waveform=sample.audio, compute=compute)  # fmt: skip
-        out.append(_match_frames(np.asarray(feats), sample.num_frames))
+        out.append(match_frames(np.asarray(feats), sample.num_frames))
     return out
-
-
-def _match_frames(features: np.ndarray, frames: int) -> np.ndarray:
-    """Features cut or edge-padded to the clip's motion frames (datasets round clip lengths differently)."""
-    if len(features) >= frames:
-        return features[:frames]
-    return np.concatenate([features, np.repeat(features[-1:], frames - len(features), axis=0)])
 
 
 def build_recipe(config: Config, dist: DistInfo, cache: Path) -> Recipe:
@@ -179,6 +174,8 @@ def build_recipe(config: Config, dist: DistInfo, cache: Path) -> Recipe:
         raise InvalidInputError(f"config: unknown loss term {unknown[0]!r} (known: {', '.join(sorted(LOSS_TERMS))})")
     torch.manual_seed(config.train.seed)
     model = build_model(config.model.name, **{**sizes, **config.model.options})
+    model.metadata = {"features": {"encoder": config.features.encoder, "options": dict(config.features.options)},
+                      "subjects": subjects}  # fmt: skip
     all_features = np.concatenate([clip.features for clip in train_clips])  # (sum of T, C)
     model.fit_feature_stats(torch.from_numpy(all_features.mean(axis=0)), torch.from_numpy(all_features.std(axis=0)))
     return Recipe(model=model, train_set=train_set, val_set=val_set, subjects=subjects, loss_weights=dict(config.loss))

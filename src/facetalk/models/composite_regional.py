@@ -1,0 +1,411 @@
+"""`composite_regional`: paper 001, Wu et al., "Speech-Driven 3D Face Animation with Composite and
+Regional Facial Movements" (ACM MM 2023).
+
+Blocks, top to bottom in the order the paper introduces them (B batch, S samples, F encoder frames,
+T motion frames, T' reference frames, C_in speech channels, E = C_face embedding channels, D motion
+channels: 3V vertex coordinates or K blendshapes):
+
+1. §4.4 speech features Z_audio (B, T, E): cached features at the motion rate, or a speech encoder
+   fine-tuned end to end on the window's audio, its frames resampled to the motion rate; then
+   standardized and projected to E channels.
+2. §4.2 adaptive modulation: a reference motion (B, T', D) is centred on its mean face (Eq. 1),
+   embedded frame by frame with the matrix W, encoded by a ResNet1D with two stride-2 stages
+   (T' -> T'/4), and summarised by its temporal mean and std, which a linear layer maps to the mean
+   and std the audio features take on through AdaIN (Eq. 2): Z_fuse.
+3. §4.3 sparsity regularizer: W's L1 norm, returned as `extras["embedding_l1"]`; its weight β is a
+   loss weight of the training config (paper: 1e-4), not part of the model.
+4. §4.4 decoder: W·S̄ (the embedded neutral face) is added to every frame of Z_fuse, a stride-1
+   ResNet1D-18 predicts Z_pred (B, T, E), and Eq. 3 turns it into vertices with the same W:
+   Ŝ_i = S̄ + α·Wᵀ·Z_pred[i].
+
+What the paper leaves open, and what this file does:
+
+- Z_audio must have C_face channels because W·S̄ is added to Z_fuse; the paper's HuBERT has 1024, so
+  we put a linear projection C_in -> E after a per-channel standardization of the features.
+- "a linear layer" maps (μ(Z_face), σ(Z_face)) to (μ_predict, σ_predict): we use one linear layer on
+  their concatenation; σ_predict goes through a softplus to stay positive, its bias starting where
+  the softplus is 1, so that at initialization the modulation only standardizes Z_audio.
+- ResNet1D uses a per-frame LayerNorm instead of BatchNorm and a kernel-3 stride-1 stem (see
+  `facetalk.models.modules.resnet1d`); every temporal mean and std counts real frames only.
+- At training time the reference is the target motion itself (the paper's setting: the driven
+  sequence is its own reference; its mean and std carry no timing). `generate` takes it from
+  `Conditions.style`.
+- The decoder's last 1x1 convolution starts at zero: the untrained model outputs the template.
+- The model works in data units × `motion_scale` (e.g. 1000: metres to millimetres) and returns data
+  units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facetalk.audio.encoders import SpeechEncoder
+from facetalk.data.collate import Batch
+from facetalk.errors import InvalidInputError
+from facetalk.face.arkit import ARKIT_NAMES
+from facetalk.models.base import MODELS, Animator, Conditions, ModelOutput
+from facetalk.models.modules.feature_norm import FeatureNorm
+from facetalk.models.modules.resnet1d import ResNet1D
+from facetalk.types import Motion
+
+OUTPUT_SCALE = 0.1
+"""α of Eq. 3, scaling the predicted movements "for faster convergence" (§4.4)."""
+PAPER_EMBED_DIM = 256
+"""C_face, the rows of W (§4.5: W is 3N × 256)."""
+RESNET18_WIDTHS = (64, 128, 256, 512)
+RESNET18_BLOCKS = (2, 2, 2, 2)
+"""ResNet-18's stages (§4.5), for both the decoder and the face encoder."""
+DECODER_STRIDES = (1, 1, 1, 1)
+"""No downsampling in the decoder: kernel 3, stride 1 everywhere keeps high-frequency detail (§4.4)."""
+FACE_ENCODER_STRIDES = (1, 2, 2, 1)
+"""Two stride-2 stages: Z_face has T'/4 frames (§4.2)."""
+STATS_EPS = 1e-5
+"""Added to a variance before its square root, in Eq. 2's σ(Z_audio) and in σ(Z_face)."""
+SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
+"""softplus(x) = 1 at this x: the initial bias of σ_predict."""
+XYZ = 3
+
+
+# --- Pure functions -------------------------------------------------------------------------------
+
+
+def masked_mean_std(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std over the real frames.
+
+    Args:
+        x: frames, shape (B, T, C).
+        mask: 1 on real frames, 0 on padding, shape (B, T).
+
+    Returns:
+        Mean and std, each (B, C); the std is sqrt(variance + `STATS_EPS`), the variance divided by
+        the number of real frames.
+    """
+    weights = mask.to(x.dtype)[..., None]  # (B, T, 1)
+    count = weights.sum(dim=1).clamp_min(1.0)  # (B, 1)
+    mean = (x * weights).sum(dim=1) / count  # (B, C)
+    var = ((x - mean[:, None, :]).square() * weights).sum(dim=1) / count  # (B, C)
+    return mean, torch.sqrt(var + STATS_EPS)
+
+
+def adain(content: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Eq. 2, adaptive instance normalization over time: give each channel's real frames `mean` and `std`.
+
+    Args:
+        content: Z_audio, shape (B, T, C).
+        mask: 1 on real frames, 0 on padding, shape (B, T); padding does not count in the statistics.
+        mean: μ_predict, shape (B, C).
+        std: σ_predict, shape (B, C).
+
+    Returns:
+        Z_fuse, shape (B, T, C).
+    """
+    content_mean, content_std = masked_mean_std(content, mask)  # (B, C) each
+    return std[:, None, :] * (content - content_mean[:, None, :]) / content_std[:, None, :] + mean[:, None, :]
+
+
+def resample_frames(frames: torch.Tensor, *, frame_rate: float, fps: float, num_frames: int) -> torch.Tensor:
+    """Encoder frames to motion frames by linear interpolation in time, differentiably.
+
+    The convention of `facetalk.audio.rate.to_motion_rate`: encoder frame i is at i / frame_rate,
+    motion frame j at j / fps; times past the last encoder frame hold its value.
+
+    Args:
+        frames: encoder frames, shape (B, F, C) with F >= 1.
+        frame_rate: encoder frames per second.
+        fps: motion frames per second.
+        num_frames: T, motion frames wanted.
+
+    Returns:
+        Frames, shape (B, T, C).
+    """
+    last = frames.shape[1] - 1
+    position = torch.arange(num_frames, dtype=torch.float64, device=frames.device) * (frame_rate / fps)  # (T,)
+    position = position.clamp(max=last)
+    left = position.floor().long()  # (T,)
+    right = (left + 1).clamp(max=last)
+    fraction = (position - left).to(frames.dtype)[None, :, None]  # (1, T, 1)
+    return (1.0 - fraction) * frames[:, left] + fraction * frames[:, right]  # (B, T, C)
+
+
+# --- §4.2 Adaptive modulating module --------------------------------------------------------------
+
+
+class AdaptiveModulation(nn.Module):
+    """A reference motion's speech-independent statistics, as the target mean and std of Z_audio.
+
+    Args:
+        embed_dim: E = C_face.
+        widths: channels of the face encoder's four ResNet1D stages.
+    """
+
+    def __init__(self, embed_dim: int, *, widths: Sequence[int]) -> None:
+        super().__init__()
+        self.face_encoder = ResNet1D(embed_dim, embed_dim, widths=widths, blocks=RESNET18_BLOCKS, strides=FACE_ENCODER_STRIDES)
+        self.to_stats = nn.Linear(2 * embed_dim, 2 * embed_dim)  # [μ(Z_face), σ(Z_face)] -> [μ_predict, σ_predict]
+        with torch.no_grad():
+            self.to_stats.bias[embed_dim:].fill_(SOFTPLUS_INVERSE_OF_ONE)
+
+    def forward(self, reference: torch.Tensor, mask: torch.Tensor, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ_predict and σ_predict of a reference motion.
+
+        Args:
+            reference: reference motion {S_1 ... S_T'} in model units, shape (B, T', D).
+            mask: 1 on real frames, 0 on padding, shape (B, T').
+            embedding: W, shape (E, D).
+
+        Returns:
+            μ_predict and σ_predict (positive), each (B, E).
+        """
+        weights = mask.to(reference.dtype)[..., None]  # (B, T', 1)
+        mean_face = (reference * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+        centred = (reference - mean_face) * weights  # Eq. 1, (B, T', D); padding stays 0
+        embedded = centred @ embedding.T  # (B, T', E)
+        z_face = self.face_encoder(embedded.transpose(1, 2), mask).transpose(1, 2)  # (B, T'/4, E)
+        face_mean, face_std = masked_mean_std(z_face, self.face_encoder.output_mask(mask))  # (B, E) each
+        mean, raw_std = self.to_stats(torch.cat([face_mean, face_std], dim=-1)).chunk(2, dim=-1)  # (B, E) each
+        return mean, F.softplus(raw_std)
+
+
+# --- The model ------------------------------------------------------------------------------------
+
+
+class CompositeRegional(Animator):
+    """Speech to motion with adaptive modulation by a reference motion and a sparse shared embedding W.
+
+    Args:
+        speech_dim: C_in, channels of the cached features or of `speech_encoder`.
+        motion_dim: D, motion channels (3V vertex coordinates or K blendshapes).
+        embed_dim: E = C_face, rows of W (paper: 256).
+        decoder_widths: channels of the decoder's four ResNet1D stages.
+        encoder_widths: channels of the face encoder's four ResNet1D stages.
+        composite: adaptive modulation on; False is the paper's "w/o composite" ablation (Z_fuse = Z_audio).
+        output_scale: α of Eq. 3.
+        motion_scale: the model works in data units × this (template and reference are multiplied by
+            it, the output divided by it), e.g. 1000 for vertices in metres.
+        speech_encoder: a speech encoder fine-tuned end to end on `batch["audio"]`; None reads cached
+            features from `batch["features"]`. Kept as the submodule `encoder`, so the training loop's
+            `freeze_encoder_steps` (parameters named "encoder.*") gives the paper's warm-up.
+        fps: motion frames per second of the output.
+        kind: "vertices", "blendshapes" or "params".
+        channels: channel names of blendshape or parameter output.
+    """
+
+    encoder: SpeechEncoder | None
+    modulation: AdaptiveModulation | None
+
+    def __init__(self, *, speech_dim: int, motion_dim: int, embed_dim: int = PAPER_EMBED_DIM,
+                 decoder_widths: Sequence[int] = RESNET18_WIDTHS, encoder_widths: Sequence[int] = RESNET18_WIDTHS,
+                 composite: bool = True, output_scale: float = OUTPUT_SCALE, motion_scale: float = 1.0,
+                 speech_encoder: SpeechEncoder | None = None, fps: float = 30.0, kind: str = "vertices",
+                 channels: Sequence[str] = ()) -> None:  # fmt: skip
+        super().__init__()
+        if speech_encoder is not None and speech_encoder.dim != speech_dim:
+            raise ValueError(f"speech_dim {speech_dim} does not match the speech encoder's {speech_encoder.dim} channels")
+        if not motion_scale > 0:
+            raise ValueError(f"motion_scale must be positive, got {motion_scale}")
+        self.fps, self.kind, self.channels = fps, kind, tuple(channels)
+        self.motion_dim, self.output_scale, self.motion_scale = motion_dim, output_scale, motion_scale
+        self.encoder = speech_encoder
+        self.feature_norm = FeatureNorm(speech_dim)
+        self.audio_projection = nn.Linear(speech_dim, embed_dim)
+        # W of §4.3-4.4, (E, D): embeds motion (x @ W.T) and decodes it (z @ W); nn.Linear's fan-in init
+        self.embedding = nn.Parameter(torch.empty(embed_dim, motion_dim).uniform_(-1.0, 1.0) / math.sqrt(motion_dim))
+        self.modulation = AdaptiveModulation(embed_dim, widths=encoder_widths) if composite else None
+        self.decoder = ResNet1D(embed_dim, embed_dim, widths=decoder_widths, blocks=RESNET18_BLOCKS, strides=DECODER_STRIDES)
+        # Z_pred starts at 0, so the untrained model outputs the template (Ŝ_i = S̄) instead of noise that the
+        # first steps would spend removing; FaceFormer zero-initialises its output map the same way.
+        for param in self.decoder.head.parameters():
+            nn.init.zeros_(param)
+
+    def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Standardize the speech features (cached, or the fine-tuned encoder's output) with these (C_in,) statistics."""
+        self.feature_norm.fit(mean, std)
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        """Predict motion for a padded batch.
+
+        Reads `features` (B, T, C_in) or, with a speech encoder, `audio` (B, S); `mask` (B, T);
+        `template` (B, D) if any (else zeros); and the reference: `style` (B, T', D) with
+        `style_mask` (B, T'), else the target `motion` (B, T, D) with `mask`.
+
+        Returns:
+            `motion` (B, T, D) in data units; `extras["embedding_l1"]`, the 0-dim ‖W‖₁ (§4.3).
+        """
+        speech = self._speech(batch)  # (B, T, C_in)
+        mask = batch.get("mask")
+        if mask is None:
+            mask = torch.ones(speech.shape[:2], device=speech.device)  # (B, T)
+        z_audio = self.audio_projection(self.feature_norm(speech))  # (B, T, E)
+
+        if self.modulation is not None:  # §4.2
+            reference, reference_mask = self._reference(batch)  # (B, T', D), (B, T')
+            mean, std = self.modulation(reference * self.motion_scale, reference_mask, self.embedding)  # (B, E) each
+            z_fuse = adain(z_audio, mask, mean, std)  # (B, T, E)
+        else:
+            z_fuse = z_audio
+
+        template = self._template(batch, speech) * self.motion_scale  # S̄, (B, D)
+        hidden = z_fuse + (template @ self.embedding.T)[:, None, :]  # (B, T, E): + W·S̄ on every frame
+        z_pred = self.decoder(hidden.transpose(1, 2), mask).transpose(1, 2)  # (B, T, E)
+        motion = template[:, None, :] + self.output_scale * (z_pred @ self.embedding)  # Eq. 3, (B, T, D)
+        return ModelOutput(motion=motion / self.motion_scale, extras={"embedding_l1": self.embedding.abs().sum()})
+
+    @torch.no_grad()
+    def generate(self, features: np.ndarray | torch.Tensor, conditions: Conditions | None = None) -> Motion:
+        """Motion for one clip, in the style of `conditions.style` on the face `conditions.template`.
+
+        Args:
+            features: speech features at the motion frame rate, shape (T, C_in). With a fine-tuned
+                speech encoder: its own features, `to_motion_rate(model.encoder.encode(waveform), ...)`.
+            conditions: `style` (T', D) is required unless the model is the "w/o composite"
+                ablation; `template` (D,) is required for vertex output.
+        """
+        conditions = conditions or Conditions()
+        if self.modulation is not None and conditions.style is None:
+            raise InvalidInputError("composite_regional: needs a style reference motion (Conditions.style)")
+        if self.kind == "vertices" and conditions.template is None:
+            raise InvalidInputError("composite_regional: vertex output needs the neutral face (Conditions.template)")
+        return super().generate(features, conditions)
+
+    def _speech(self, batch: Batch) -> torch.Tensor:
+        """Z_audio's input at the motion rate, shape (B, T, C_in)."""
+        if self.encoder is None or "audio" not in batch:
+            if self.encoder is not None and self.training:
+                raise InvalidInputError("composite_regional: fine-tuning the speech encoder needs the batch's audio (data.audio)")
+            features = batch["features"]  # (B, T, C_in)
+            channels = self.feature_norm.mean.shape[0]
+            if features.ndim != 3 or features.shape[-1] != channels:
+                shape = tuple(features.shape)
+                raise InvalidInputError(f"composite_regional: features of shape {shape}, expected (B, T, {channels})")
+            return features
+        num_frames = batch["mask"].shape[1] if "mask" in batch else batch["features"].shape[1]
+        frames = self.encoder(batch["audio"])  # (B, F, C_in)
+        if frames.shape[1] == 0:
+            raise InvalidInputError("composite_regional: the audio is too short for the speech encoder (no frames)")
+        return resample_frames(frames, frame_rate=self.encoder.frame_rate, fps=self.fps, num_frames=num_frames)  # (B, T, C_in)
+
+    def _reference(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference motion (B, T', D) in data units and its frame mask (B, T')."""
+        if "style" in batch:
+            reference = batch["style"]
+            mask = batch.get("style_mask")
+        elif "motion" in batch:  # training: the driven sequence is its own reference
+            reference, mask = batch["motion"], batch.get("mask")
+        else:
+            raise InvalidInputError("composite_regional: needs a style reference motion (Conditions.style)")
+        if reference.ndim != 3 or reference.shape[-1] != self.motion_dim or reference.shape[1] == 0:
+            raise InvalidInputError(f"composite_regional: style reference of shape {tuple(reference.shape)}, "
+                                    f"expected (B, T', {self.motion_dim}) with T' >= 1")  # fmt: skip
+        if mask is None:
+            mask = torch.ones(reference.shape[:2], device=reference.device)
+        return reference, mask
+
+    def _template(self, batch: Batch, speech: torch.Tensor) -> torch.Tensor:
+        """S̄ in data units, shape (B, D); zeros when the batch has none (blendshapes, parameters)."""
+        template = batch.get("template")
+        if template is None:
+            return torch.zeros(speech.shape[0], self.motion_dim, device=speech.device, dtype=speech.dtype)
+        if template.ndim != 2 or template.shape[-1] != self.motion_dim:
+            shape = tuple(template.shape)
+            raise InvalidInputError(f"composite_regional: template of shape {shape}, expected (B, {self.motion_dim})")
+        return template
+
+
+def embedding_influence(model: CompositeRegional) -> np.ndarray:
+    """How strongly each embedding channel reaches each vertex or channel (paper Figure 7).
+
+    Returns:
+        float32 (E, V) for vertex models, the L2 norm over xyz of each vertex's three columns of W;
+        (E, K) absolute values of W otherwise.
+    """
+    weights = model.embedding.detach().cpu().numpy().astype(np.float32)  # (E, D)
+    if model.kind != "vertices":
+        return np.abs(weights)
+    if weights.shape[1] % XYZ:
+        raise InvalidInputError(f"composite_regional: vertex model with {weights.shape[1]} channels, not a multiple of 3")
+    return np.linalg.norm(weights.reshape(weights.shape[0], -1, XYZ), axis=-1)  # (E, V)
+
+
+# --- Registered builders --------------------------------------------------------------------------
+
+
+def _channel_names(motion_dim: int, kind: str, channels: Sequence[str] | None) -> tuple[str, ...]:
+    """The given channel names, else ARKit's names for 52 blendshape channels, else none."""
+    if channels is not None:
+        return tuple(channels)
+    return ARKIT_NAMES if kind == "blendshapes" and motion_dim == len(ARKIT_NAMES) else ()
+
+
+def _fine_tuned_encoder(name: str, options: dict[str, Any] | None) -> SpeechEncoder:
+    """The registered speech encoder `name`, trainable unless `options` says `freeze: true`."""
+    from facetalk.audio import build_encoder
+
+    options = dict(options or {})
+    freeze = bool(options.pop("freeze", False))  # builders freeze by default; here fine-tuning is the point
+    encoder = build_encoder(name, **options)
+    encoder.requires_grad_(not freeze)
+    return encoder
+
+
+def _build(*, feature_dim: int, motion_dim: int, fps: float, kind: str, channels: Sequence[str] | None, composite: bool,
+           motion_scale: float, encoder: str | None, encoder_options: dict[str, Any] | None, embed_dim: int,
+           widths: Sequence[int]) -> CompositeRegional:  # fmt: skip
+    speech_encoder = None
+    if encoder is not None:
+        speech_encoder = _fine_tuned_encoder(encoder, encoder_options)
+        if speech_encoder.dim != feature_dim:
+            raise InvalidInputError(f"composite_regional: feature_dim {feature_dim} does not match encoder {encoder!r} "
+                                    f"({speech_encoder.dim} channels); cache the features with the same encoder")  # fmt: skip
+    return CompositeRegional(speech_dim=feature_dim, motion_dim=motion_dim, embed_dim=embed_dim, decoder_widths=widths,
+                             encoder_widths=widths, composite=composite, motion_scale=motion_scale,
+                             speech_encoder=speech_encoder, fps=fps, kind=kind,
+                             channels=_channel_names(motion_dim, kind, channels))  # fmt: skip
+
+
+@MODELS.register("composite_regional")
+def composite_regional(*, feature_dim: int, motion_dim: int = len(ARKIT_NAMES), num_subjects: int = 0, fps: float = 30.0,
+                       kind: str = "blendshapes", channels: Sequence[str] | None = None, composite: bool = True,
+                       motion_scale: float = 1.0, encoder: str | None = None, encoder_options: dict[str, Any] | None = None,
+                       embed_dim: int = PAPER_EMBED_DIM) -> CompositeRegional:  # fmt: skip
+    """The paper's sizes: E = 256, ResNet-18 widths (64, 128, 256, 512) in the decoder and face encoder.
+
+    `num_subjects` is accepted like every builder's and unused: the reference motion, not a speaker
+    id, carries the style. `encoder` names a registered speech encoder to fine-tune end to end
+    (built with `encoder_options`); None reads cached features.
+    """
+    del num_subjects
+    return _build(feature_dim=feature_dim, motion_dim=motion_dim, fps=fps, kind=kind, channels=channels, composite=composite,
+                  motion_scale=motion_scale, encoder=encoder, encoder_options=encoder_options, embed_dim=embed_dim,
+                  widths=RESNET18_WIDTHS)  # fmt: skip
+
+
+@MODELS.register("composite_regional_small")
+def composite_regional_small(*, feature_dim: int, motion_dim: int = len(ARKIT_NAMES), num_subjects: int = 0,
+                             fps: float = 30.0, kind: str = "blendshapes", channels: Sequence[str] | None = None,
+                             composite: bool = True, motion_scale: float = 1.0, encoder: str | None = None,
+                             encoder_options: dict[str, Any] | None = None,
+                             embed_dim: int = 128) -> CompositeRegional:  # fmt: skip
+    """E = 128, widths (32, 64, 128, 256): trains on a 2-core CPU (the shipped synthetic-corpus model)."""
+    del num_subjects
+    return _build(feature_dim=feature_dim, motion_dim=motion_dim, fps=fps, kind=kind, channels=channels, composite=composite,
+                  motion_scale=motion_scale, encoder=encoder, encoder_options=encoder_options, embed_dim=embed_dim,
+                  widths=(32, 64, 128, 256))  # fmt: skip
+
+
+@MODELS.register("composite_regional_tiny")
+def composite_regional_tiny(*, feature_dim: int, motion_dim: int = len(ARKIT_NAMES), num_subjects: int = 0,
+                            fps: float = 30.0, kind: str = "blendshapes", channels: Sequence[str] | None = None,
+                            composite: bool = True, motion_scale: float = 1.0, encoder: str | None = None,
+                            encoder_options: dict[str, Any] | None = None, embed_dim: int = 16) -> CompositeRegional:  # fmt: skip
+    """E = 16, widths (8, 8, 16, 16): for tests."""
+    del num_subjects
+    return _build(feature_dim=feature_dim, motion_dim=motion_dim, fps=fps, kind=kind, channels=channels, composite=composite,
+                  motion_scale=motion_scale, encoder=encoder, encoder_options=encoder_options, embed_dim=embed_dim,
+                  widths=(8, 8, 16, 16))  # fmt: skip
