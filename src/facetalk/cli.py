@@ -282,7 +282,10 @@ def recognizer_train(
 
     _, report = train_recognizer_on_dataset(data, dataset=dataset, split=split, target=target, max_clips=max_clips,
                                             out=output, epochs=epochs, seed=seed)  # fmt: skip
-    typer.echo(f"validation accuracy {report['val_accuracy']:.3f} on {report['val_windows']} windows; wrote {output}")
+    accuracy = report["val_accuracy"]
+    windows = report["val_windows"]
+    shown = "no validation windows" if accuracy is None else f"validation accuracy {accuracy:.3f} on {windows} windows"
+    typer.echo(f"{shown}; wrote {output}")
 
 
 if __name__ == "__main__":

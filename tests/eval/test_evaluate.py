@@ -147,3 +147,10 @@ def test_cli_eval_and_compare(corpus: Path, tmp_path: Path) -> None:
         "error: no shipped model named 'no_such_model' (weights/no_such_model); give a model directory instead"
     ]
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_recognizer_train(corpus: Path, tmp_path: Path) -> None:
+    args = ["recognizer", "train", "--data", str(corpus), "--split", "all", "--epochs", "1", "-o", str(tmp_path / "rec")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "validation accuracy" in result.output and (tmp_path / "rec" / "recognizer.json").is_file()
