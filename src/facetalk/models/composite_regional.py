@@ -200,6 +200,8 @@ class CompositeRegional(Animator):
     encoder: SpeechEncoder | None
     modulation: AdaptiveModulation | None
 
+    template_mean: torch.Tensor
+
     def __init__(self, *, speech_dim: int, motion_dim: int, embed_dim: int = PAPER_EMBED_DIM,
                  decoder_widths: Sequence[int] = RESNET18_WIDTHS, encoder_widths: Sequence[int] = RESNET18_WIDTHS,
                  composite: bool = True, output_scale: float = OUTPUT_SCALE, motion_scale: float = 1.0,
@@ -217,6 +219,9 @@ class CompositeRegional(Animator):
         self.audio_projection = nn.Linear(speech_dim, embed_dim)
         # W of §4.3-4.4, (E, D): embeds motion (x @ W.T) and decodes it (z @ W); nn.Linear's fan-in init
         self.embedding = nn.Parameter(torch.empty(embed_dim, motion_dim).uniform_(-1.0, 1.0) / math.sqrt(motion_dim))
+        # The training set's mean neutral face, data units (D,): W embeds S̄ minus it, i.e. the speaker's identity,
+        # as the paper's mean-normalised data do; embedding absolute positions would swamp Z_fuse.
+        self.register_buffer("template_mean", torch.zeros(motion_dim))
         self.modulation = AdaptiveModulation(embed_dim, widths=encoder_widths) if composite else None
         self.decoder = ResNet1D(embed_dim, embed_dim, widths=decoder_widths, blocks=RESNET18_BLOCKS, strides=DECODER_STRIDES)
         # Z_pred starts at 0, so the untrained model outputs the template (Ŝ_i = S̄) instead of noise that the
@@ -227,6 +232,10 @@ class CompositeRegional(Animator):
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Standardize the speech features (cached, or the fine-tuned encoder's output) with these (C_in,) statistics."""
         self.feature_norm.fit(mean, std)
+
+    def fit_template_mean(self, mean: torch.Tensor) -> None:
+        """Embed neutral faces relative to this (D,) mean face of the training speakers (data units)."""
+        self.template_mean.copy_(mean)
 
     def forward(self, batch: Batch) -> ModelOutput:
         """Predict motion for a padded batch.
@@ -252,7 +261,8 @@ class CompositeRegional(Animator):
             z_fuse = z_audio
 
         template = self._template(batch, speech) * self.motion_scale  # S̄, (B, D)
-        hidden = z_fuse + (template @ self.embedding.T)[:, None, :]  # (B, T, E): + W·S̄ on every frame
+        identity = template - self.template_mean * self.motion_scale  # S̄ relative to the training speakers' mean face
+        hidden = z_fuse + (identity @ self.embedding.T)[:, None, :]  # (B, T, E): + W·S̄ on every frame
         z_pred = self.decoder(hidden.transpose(1, 2), mask).transpose(1, 2)  # (B, T, E)
         motion = template[:, None, :] + self.output_scale * (z_pred @ self.embedding)  # Eq. 3, (B, T, D)
         return ModelOutput(motion=motion / self.motion_scale, extras={"embedding_l1": self.embedding.abs().sum()})

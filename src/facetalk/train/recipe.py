@@ -178,4 +178,7 @@ def build_recipe(config: Config, dist: DistInfo, cache: Path) -> Recipe:
                       "subjects": subjects}  # fmt: skip
     all_features = np.concatenate([clip.features for clip in train_clips])  # (sum of T, C)
     model.fit_feature_stats(torch.from_numpy(all_features.mean(axis=0)), torch.from_numpy(all_features.std(axis=0)))
+    templates = [clip.template for clip in train_clips if clip.template is not None]
+    if templates:
+        model.fit_template_mean(torch.from_numpy(np.mean(templates, axis=0).astype(np.float32)))
     return Recipe(model=model, train_set=train_set, val_set=val_set, subjects=subjects, loss_weights=dict(config.loss))
