@@ -59,20 +59,21 @@ def test_the_ground_truth_scores_perfectly(corpus: Path, tmp_path: Path) -> None
 
 
 def test_errors_grow_with_a_time_shift(corpus: Path, tmp_path: Path) -> None:
-    results = {k: _evaluate(str(_predictions(corpus, tmp_path / str(k), k)), corpus).metrics for k in (1, 2, 4)}
-    for name in ("lip_mean", "face_mean", "mve", "lve_l2"):
-        one, two, four = (results[k][name] for k in (1, 2, 4))
-        assert 0 < one < two < four, name
-        # about in proportion to the shift while it is short against a syllable (≈ 6 frames at 30 fps)
-        assert 1.4 < two / one < 2.6 and 2.2 < four / one < 5.0, name
+    evaluated = {k: _evaluate(str(_predictions(corpus, tmp_path / str(k), k)), corpus) for k in (1, 2, 4)}
+    results = {k: result.metrics for k, result in evaluated.items()}
+    names = ("lip_mean", "face_mean", "mve", "lve_l2")
+    errors = {name: [results[k][name] for k in (1, 2, 4)] for name in names}  # the 1-, 2- and 4-frame delays
+    growing = {name: 0 < one < two < four for name, (one, two, four) in errors.items()}
+    assert growing == dict.fromkeys(names, True)
+    # about in proportion to the shift while it is short against a syllable (≈ 6 frames at 30 fps)
+    ratios = {name: (two / one, four / one) for name, (one, two, four) in errors.items()}
+    proportional = {name: 1.4 < twice < 2.6 and 2.2 < four_times < 5.0 for name, (twice, four_times) in ratios.items()}
+    assert proportional == dict.fromkeys(names, True), ratios
     # DTW warps most of a delay away; what is left is the clip's end, which the delayed copy never reaches
     assert results[1]["f_dtw"] < results[2]["f_dtw"] < results[4]["f_dtw"]
-    assert results[1]["f_dtw"] < 0.2 * results[1]["face_mean"] * sum(r["frames"] for r in _rows(corpus, tmp_path / "1"))
+    frames = sum(int(row["frames"]) for row in evaluated[1].per_clip)
+    assert results[1]["f_dtw"] < 0.2 * results[1]["face_mean"] * frames
     assert results[4]["opening_energy_lag_s"] > results[1]["opening_energy_lag_s"]
-
-
-def _rows(corpus: Path, predictions: Path) -> list[dict[str, object]]:
-    return _evaluate(str(predictions), corpus).per_clip
 
 
 def test_procedural_animator_and_diversity(corpus: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -11,15 +9,6 @@ from facetalk.models.modules import BasicBlock1d, FrameLayerNorm, ResNet1D, down
 
 TINY_WIDTHS = (8, 8, 16, 16)
 ENCODER_STRIDES = (1, 2, 2, 1)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models: threads cost more than they give, and other suites share the cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _net(strides: tuple[int, ...] = (1, 1, 1, 1), seed: int = 0) -> ResNet1D:

@@ -39,7 +39,7 @@ from torch import nn
 
 from facetalk.data.windows import plan_windows
 from facetalk.errors import InvalidInputError
-from facetalk.files import atomic_output
+from facetalk.files import atomic_output, load_weights, save_weights
 from facetalk.types import EMOTIONS, MOTION_KINDS, Motion, MotionKind, Seconds
 
 WINDOW_S: Seconds = 2.0
@@ -263,28 +263,15 @@ def _config(recognizer: EmotionRecognizer) -> dict[str, Any]:
 
 def save_recognizer(recognizer: EmotionRecognizer, directory: str | os.PathLike[str]) -> Path:
     """Write `recognizer.json` (sizes and the motion it accepts) and `recognizer.safetensors`, atomically."""
-    from safetensors.torch import save_file
-
-    out = Path(directory)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in recognizer.state_dict().items()}
-    with atomic_output(out / RECOGNIZER_WEIGHTS) as tmp:
-        save_file(state, str(tmp))
-    with atomic_output(out / RECOGNIZER_CONFIG) as tmp:
-        tmp.write_text(json.dumps(_config(recognizer), indent=2) + "\n")
-    return out
+    return save_weights(directory, recognizer.state_dict(), _config(recognizer), weights_name=RECOGNIZER_WEIGHTS,
+                        config_name=RECOGNIZER_CONFIG)  # fmt: skip
 
 
 def load_recognizer(directory: str | os.PathLike[str]) -> EmotionRecognizer:
     """Rebuild a recognizer saved by `save_recognizer`, in eval mode."""
-    from safetensors.torch import load_file
-
-    path = Path(directory)
-    for name in (RECOGNIZER_CONFIG, RECOGNIZER_WEIGHTS):
-        if not (path / name).is_file():
-            raise InvalidInputError(f"{path}: not a saved emotion recognizer ({name} is missing)")
+    config, state = load_weights(directory, weights_name=RECOGNIZER_WEIGHTS, config_name=RECOGNIZER_CONFIG,
+                                 what="emotion recognizer")  # fmt: skip
     try:
-        config = json.loads((path / RECOGNIZER_CONFIG).read_text())
-        state = load_file(str(path / RECOGNIZER_WEIGHTS))
         if config.get("version") != FORMAT_VERSION:
             raise ValueError(f"unsupported version {config.get('version')!r}")
         recognizer = EmotionRecognizer(motion_dim=int(config["motion_dim"]), width=int(config["width"]),
@@ -292,8 +279,8 @@ def load_recognizer(directory: str | os.PathLike[str]) -> EmotionRecognizer:
                                        window_s=float(config["window_s"]), hop_s=float(config["hop_s"]),
                                        kind=str(config["kind"]), channels=tuple(config.get("channels", ())))  # fmt: skip
         recognizer.load_state_dict(state)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise InvalidInputError(f"{path}: unreadable emotion recognizer ({exc})") from None
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise InvalidInputError(f"{directory}: unreadable emotion recognizer ({exc})") from None
     return recognizer.eval()
 
 

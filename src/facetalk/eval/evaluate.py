@@ -328,6 +328,8 @@ def _vertices(sample: Sample, motion: Motion | None) -> np.ndarray | None:
 def _clip_metrics(sample: Sample, prediction: Motion, regions: FaceRegions | None, units: Units,
                   pooled: _Pooled) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray, np.ndarray]]]:  # fmt: skip
     """Per-clip values, and the curves the report may plot; keeps the arrays the pooled metrics need."""
+    from facetalk.audio.prosody import extract_prosody
+
     row: dict[str, Any] = {"clip_id": sample.clip_id, "subject": sample.subject, "frames": sample.num_frames}
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if prediction.kind == "blendshapes" and sample.motion.kind == "blendshapes":
@@ -381,8 +383,6 @@ def _clip_metrics(sample: Sample, prediction: Motion, regions: FaceRegions | Non
         row["bilabial_closure"], row["bilabial_phones"] = m.bilabial_closure_rate(gap_pred, sample.fps, sample.alignment.phones,
                                                                                   threshold=threshold)  # fmt: skip
         row["bilabial_closure_gt"], _ = m.bilabial_closure_rate(gap_gt, sample.fps, sample.alignment.phones, threshold=threshold)
-    from facetalk.audio.prosody import extract_prosody
-
     energy = extract_prosody(sample.audio, fps=sample.fps, num_frames=len(pred)).energy
     row["opening_energy_r"], row["opening_energy_lag_s"] = m.opening_energy_correlation(gap_pred, energy, sample.fps,
                                                                                         max_lag_s=MAX_LAG_S)  # fmt: skip

@@ -32,6 +32,7 @@ REPORT_FILE = "report.md"
 HEATMAP_SIZE = 512
 HEATMAP_COLORMAP = "inferno"
 PLOT_DPI = 110
+LENGTH_UNITS = {0: "", 1: " mm", 2: " mm²"}  # by the power of length in a metric's unit
 
 
 @dataclass(frozen=True)
@@ -82,17 +83,18 @@ METRIC_INFO: dict[str, MetricInfo] = {
 }
 
 
-def display(name: str, value: float, units: str) -> tuple[str, str]:
-    """A metric's label and its value in readable units (mm instead of m)."""
-    info = METRIC_INFO.get(name)
+def metric_info(name: str) -> MetricInfo:
+    """How the metric `name` is shown; per-region blendshape errors and unknown names get a plain entry."""
     if name.startswith("blendshape_mae_"):
-        info = MetricInfo(f"blendshape MAE, {name.removeprefix('blendshape_mae_')}", 0)
-    info = info or MetricInfo(name, 0)
+        return MetricInfo(f"blendshape MAE, {name.removeprefix('blendshape_mae_')}", 0)
+    return METRIC_INFO.get(name) or MetricInfo(name, 0, better="")
+
+
+def display(name: str, value: float, units: str) -> str:
+    """A metric's value in readable units (mm instead of m)."""
+    info = metric_info(name)
     scale = (1.0 / UNITS_PER_MM.get(units, 1.0)) ** info.length_power
-    unit = {0: "", 1: " mm", 2: " mm²"}.get(info.length_power, "") + info.suffix
-    if info.length_power == 0:
-        unit = info.suffix
-    return info.label, f"{value * scale:.4g}{unit}"
+    return f"{value * scale:.4g}{LENGTH_UNITS[info.length_power]}{info.suffix}"
 
 
 def write_report(result: EvalResult, out_dir: str | os.PathLike[str], *, plots: bool = True) -> Path:
@@ -115,8 +117,7 @@ def _markdown(result: EvalResult, figures: list[tuple[str, str]]) -> str:
              f"Data: `{info['data']}` ({info['dataset']}), split `{info['split']}`, {info['clips']} clips; "
              f"style reference: {info['style_ref']}.", "", "| metric | value |", "|---|---|"]  # fmt: skip
     for name, value in result.metrics.items():
-        label, shown = display(name, value, units)
-        lines.append(f"| {label} | {shown} |")
+        lines.append(f"| {metric_info(name).label} | {display(name, value, units)} |")
     if result.emotion:
         labels = result.emotion["labels"]
         lines += ["", "## Emotion", "",
@@ -244,11 +245,11 @@ def compare_reports(directories: Sequence[str | os.PathLike[str]]) -> str:
     for name in names:
         values = [_value(report, name) for report in reports]
         shown = [
-            display(name, v, str(r["info"]["units"]))[1] if v is not None else "–" for v, r in zip(values, reports, strict=True)
+            display(name, v, str(r["info"]["units"])) if v is not None else "–" for v, r in zip(values, reports, strict=True)
         ]
         best = _best(name, values)
         cells = [f"**{s}**" if i == best else s for i, s in enumerate(shown)]
-        lines.append(f"| {display(name, 0.0, 'mm')[0]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {metric_info(name).label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -263,7 +264,7 @@ def _value(report: dict[str, Any], name: str) -> float | None:
 
 def _best(name: str, values: list[float | None]) -> int | None:
     known = [(v, i) for i, v in enumerate(values) if v is not None and np.isfinite(v)]
-    better = METRIC_INFO.get(name, MetricInfo(name, better="")).better
+    better = metric_info(name).better
     if len(known) < 2 or not better:
         return None
     return max(known)[1] if better == "higher" else min(known)[1]

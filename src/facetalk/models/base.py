@@ -10,7 +10,6 @@ the safetensors weights and what `load_model` reads to rebuild it.
 from __future__ import annotations
 
 import abc
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from torch import nn
 from facetalk.audio.encoders import SpeechEncoder
 from facetalk.data.collate import Batch
 from facetalk.errors import InvalidInputError
-from facetalk.files import atomic_output
+from facetalk.files import load_weights, save_weights
 from facetalk.registry import Registry
 from facetalk.types import Motion
 
@@ -147,41 +146,18 @@ def save_model(model: Animator, directory: str | os.PathLike[str], *, half: bool
         half: store the parameters as float16 (half the size, for shipping); buffers such as feature
             statistics stay float32. `load_model` casts them back to float32.
     """
-    from safetensors.torch import save_file
-
     if model.spec is None:
         raise ValueError("only models made by build_model can be saved (they carry their spec)")
-    out = Path(directory)
     parameters = {name for name, _ in model.named_parameters()}
-    state = {
-        name: (tensor.half() if half and name in parameters and tensor.is_floating_point() else tensor)
-        .detach()
-        .cpu()
-        .contiguous()
-        for name, tensor in model.state_dict().items()
-    }
-    with atomic_output(out / MODEL_WEIGHTS) as tmp:
-        save_file(state, str(tmp))
-    with atomic_output(out / MODEL_CONFIG) as tmp:
-        tmp.write_text(
-            json.dumps({"name": model.spec.name, "kwargs": model.spec.kwargs, "metadata": model.metadata}, indent=2) + "\n"
-        )
-    return out
+    state = {name: tensor.half() if half and name in parameters and tensor.is_floating_point() else tensor
+             for name, tensor in model.state_dict().items()}  # fmt: skip
+    config = {"name": model.spec.name, "kwargs": model.spec.kwargs, "metadata": model.metadata}
+    return save_weights(directory, state, config, weights_name=MODEL_WEIGHTS, config_name=MODEL_CONFIG)
 
 
 def load_model(path: str | os.PathLike[str]) -> Animator:
     """Rebuild a model from a directory holding `model.json` and `model.safetensors`, in eval mode."""
-    from safetensors.torch import load_file
-
-    directory = Path(path)
-    for name in (MODEL_CONFIG, MODEL_WEIGHTS):
-        if not (directory / name).is_file():
-            raise InvalidInputError(f"{directory}: not a saved model ({name} is missing)")
-    try:
-        spec = json.loads((directory / MODEL_CONFIG).read_text())
-        state = load_file(str(directory / MODEL_WEIGHTS))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"{directory}: unreadable model ({exc})") from None
+    spec, state = load_weights(path, weights_name=MODEL_WEIGHTS, config_name=MODEL_CONFIG, what="model")
     model = build_model(spec["name"], **spec["kwargs"])
     model.load_state_dict(state)
     model.metadata = dict(spec.get("metadata", {}))
