@@ -26,9 +26,11 @@ import torch
 from facetalk.animate import STYLE_REF_FILE
 from facetalk.assets import asset_path
 from facetalk.audio import load_audio
+from facetalk.audio.rate import num_motion_frames
 from facetalk.export import read_motion
 from facetalk.face.default_face import default_rig
-from facetalk.models.base import Animator, Conditions, build_model, feature_encoder, load_model, pretrained_path
+from facetalk.models.base import Animator, Conditions, build_model, load_model, pretrained_path
+from facetalk.models.inputs import InputPipeline
 from facetalk.types import Motion, Waveform
 
 LENGTHS_S = (10.0, 60.0)
@@ -62,20 +64,28 @@ def main() -> None:
     shipped = load_model(directory)
     assert shipped.spec is not None
     paper = build_model("composite_regional", **{**shipped.spec.kwargs}).eval()
-    encoder = feature_encoder(shipped)
+    pipeline = InputPipeline.for_model(shipped)
     rig = default_rig()
     style = read_motion(directory / STYLE_REF_FILE)
-    conditions = Conditions(template=rig.neutral.reshape(-1), style=style.data)
+    neutral = rig.neutral.reshape(-1)
+    conditions = Conditions(style=style.data, style_template=neutral)
     speech = load_audio(asset_path("speech/example.wav"))
     print(f"{args.threads} threads; seconds of compute per second of animation (paper 001: {PAPER_S_PER_S} s on a GPU)")
     print(f"{'model':>34} | {'audio':>5} | {'model alone':>11} | {'end to end':>10} | {'+ ARKit fit':>11} | model alone vs paper")
     for name, model in ((f"shipped ({_size(shipped)})", shipped), (f"paper size ({_size(paper)})", paper)):
         for seconds in LENGTHS_S:
             waveform = tiled(speech, seconds)
-            features = encoder.encode_at(waveform, model.fps)
-            alone = best_of(lambda: model.generate(features, conditions)) / seconds  # noqa: B023
-            end_to_end = best_of(lambda: model.generate(encoder.encode_at(waveform, model.fps), conditions)) / seconds  # noqa: B023
-            motion: Motion = model.generate(features, conditions)
+            frames = num_motion_frames(seconds, model.fps)
+
+            def inputs(waveform: Waveform = waveform, frames: int = frames, fps: float = model.fps) -> dict[str, torch.Tensor]:
+                clip = pipeline.clip(clip_id="bench", waveform=waveform, fps=fps, num_frames=frames, alignment=None,
+                                     template=neutral)  # fmt: skip
+                return pipeline.batch(clip, conditions)
+
+            batch = inputs()
+            alone = best_of(lambda: model.generate(batch)) / seconds  # noqa: B023
+            end_to_end = best_of(lambda: model.generate(inputs())) / seconds  # noqa: B023
+            motion: Motion = model.generate(batch)
             fit = best_of(lambda: rig.fit_motion(motion), repeats=1) / seconds  # noqa: B023
             print(f"{name:>34} | {seconds:>4.0f}s | {alone:>9.4f} s | {end_to_end:>8.4f} s | {end_to_end + fit:>9.4f} s | "
                   f"{alone / PAPER_S_PER_S:.2f}x")  # fmt: skip

@@ -79,7 +79,7 @@ def animate(
     waveform = speech if isinstance(speech, Waveform) else load_audio(speech)
     alignment = align(waveform, text)
     if model is not None:
-        motion = animate_with_model(waveform, model, emotion=emotion, style_ref=style_ref)
+        motion = animate_with_model(waveform, model, alignment=alignment, emotion=emotion, style_ref=style_ref)
     else:
         prosody = extract_prosody(waveform, fps=fps)
         motion = ProceduralAnimator().animate(
@@ -92,38 +92,50 @@ STYLE_REF_FILE = "style_ref.npz"
 """The default style reference a model directory may carry (a motion file of the model's kind)."""
 
 
-def animate_with_model(waveform: Waveform, model: str, *, emotion: EmotionSchedule | None = None,
+def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment | None = None,
+                       emotion: EmotionSchedule | None = None,
                        style_ref: str | os.PathLike[str] | Motion | None = None) -> Motion:  # fmt: skip
-    """ARKit-52 motion of the default face from a trained model.
+    """ARKit-52 motion of the default face from a trained model, fed by its input pipeline.
 
     Vertex models must have been trained on the default face's topology (478 vertices, like the
     synthetic corpus); their vertices are posed on the default face and fitted back to the 52
     blendshapes by least squares, so every export format works.
+
+    Args:
+        waveform: the speech.
+        model: a model directory or the name of a shipped model.
+        alignment: the words and phones of the speech, for models that read text or phones.
+        emotion: the requested emotion over time, for models that take one.
+        style_ref: a motion (or a motion file) whose speaking style to take on, for models that take
+            one; default: the reference shipped with the model.
     """
+    from facetalk.audio.rate import num_motion_frames
     from facetalk.errors import InvalidInputError
     from facetalk.export import read_motion
     from facetalk.face.default_face import default_rig
-    from facetalk.models.base import MODEL_CONFIG, Conditions, feature_encoder, load_model, pretrained_path
+    from facetalk.models.base import Conditions, open_model
+    from facetalk.models.inputs import InputPipeline
 
-    directory = Path(model) if (Path(model) / MODEL_CONFIG).is_file() else pretrained_path(model)
-    animator = load_model(directory)
+    animator, directory = open_model(model)
+    pipeline = InputPipeline.for_model(animator)
     rig = default_rig()
     if style_ref is None and (directory / STYLE_REF_FILE).is_file():
         style_ref = directory / STYLE_REF_FILE
     style = style_ref if isinstance(style_ref, Motion) or style_ref is None else read_motion(style_ref)
     if style is not None and style.kind == "blendshapes" and animator.kind == "vertices":
         style = rig.animate(style)
-    template = None
+    neutral = None
     if animator.kind == "vertices":
         motion_dim = int(animator.spec.kwargs.get("motion_dim", 0)) if animator.spec else 0
         if motion_dim != rig.neutral.size:
             raise InvalidInputError(f"{directory}: a vertex model of another topology cannot animate the default face")
-        template = rig.neutral.reshape(-1)
-    features = feature_encoder(animator).encode_at(waveform, animator.fps)  # (T, C)
-    frames = features.shape[0]
-    emotion_frames = emotion.at_frames(frames, animator.fps) if emotion is not None else None
-    conditions = Conditions(emotion=emotion_frames, template=template, style=None if style is None else style.data)
-    motion = animator.generate(features, conditions)
+        neutral = rig.neutral.reshape(-1)
+    frames = num_motion_frames(waveform.duration, animator.fps)
+    clip = pipeline.clip(clip_id=str(directory), waveform=waveform, fps=animator.fps, num_frames=frames, alignment=alignment,
+                         template=neutral)  # fmt: skip
+    conditions = Conditions(emotion=emotion.at_frames(frames, animator.fps) if emotion is not None else None,
+                            style=None if style is None else style.data, style_template=neutral)  # fmt: skip
+    motion = animator.generate(pipeline.batch(clip, conditions))
     return rig.fit_motion(motion) if motion.kind == "vertices" else motion
 
 

@@ -2,8 +2,11 @@
 
 `load_config("configs/conv_baseline/debug.yaml", ["optim.lr=3e-4", "model.options.width=32"])`
 merges the YAML file and then the overrides onto the defaults below. Unknown keys and values of the
-wrong type are `InvalidInputError`s with one-line messages. `model.options`, `features.options` and
-`loss` are free-form maps, passed to the registered builder or loss terms they configure.
+wrong type are `InvalidInputError`s with one-line messages, and so are the free-form maps once they
+are checked against what they configure (`check_config`, called by `load_config`): `model.options`
+against the model's config dataclass, `loss` entries against the loss-term registry, `data.options`
+against the dataset adapter, `optim.groups` against the optimizer settings. All of this happens
+before any data is read.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facetalk.errors import InvalidInputError
+from facetalk.errors import FacetalkError, InvalidInputError
 
 
 @dataclass
@@ -36,6 +39,20 @@ class SynthConfig:
 
 
 @dataclass
+class StyleConfig:
+    """Style references of training windows (`facetalk.data.windows.StyleSampler`).
+
+    Attributes:
+        reference: "self" (the window's own motion: paper 001's training setting), "same_speaker" (a
+            random crop of another clip of the same speaker) or "none".
+        frames: crop length of `same_speaker` references in motion frames; 0 takes whole clips.
+    """
+
+    reference: str = "self"
+    frames: int = 0
+
+
+@dataclass
 class DataConfig:
     """Which clips, cut how.
 
@@ -52,7 +69,7 @@ class DataConfig:
         stride: frames between window starts; 0 means `window`.
         batch_size: windows per step and process.
         max_clips: read at most this many clips per split; 0 reads all.
-        audio: put each window's raw audio into batches (models that fine-tune an encoder).
+        style: how each training window gets a style reference motion (models that read one).
         options: keyword arguments of the dataset adapter, e.g. `{on_bad: stop}` or BEAT's
             `{contempt: disgust}` (see docs/datasets.md).
     """
@@ -68,7 +85,7 @@ class DataConfig:
     stride: int = 0
     batch_size: int = 8
     max_clips: int = 0
-    audio: bool = False
+    style: StyleConfig = field(default_factory=lambda: StyleConfig())
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,11 +105,24 @@ class FeaturesConfig:
 
 
 @dataclass
-class ModelConfig:
-    """The model: a registered builder (`facetalk.models.MODELS`) and its keyword arguments.
+class TextConfig:
+    """Per-frame text features, for models that read text.
 
-    The recipe passes the data's sizes (`feature_dim`, `motion_dim`, `num_subjects`, `fps`, `kind`,
-    `channels`); `options` adds the rest.
+    Attributes:
+        embedder: a registered text embedder: "minilm" (offline default) or "hf" (a local language
+            model directory, `options: {path: DIR}`).
+        options: keyword arguments of its builder (`layer`, `pooling`, `path`).
+    """
+
+    embedder: str = "minilm"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    """The model: a registered name (`facetalk.models.MODELS`) and its options (the fields of its config dataclass).
+
+    The recipe passes the data's sizes (`facetalk.models.base.DataSizes`); `options` sets the rest.
     """
 
     name: str = "conv_baseline"
@@ -103,8 +133,13 @@ class ModelConfig:
 class OptimConfig:
     """AdamW with linear warm-up then cosine decay to `min_lr_ratio * lr`, and gradient clipping.
 
+    A model may train several parameter groups with optimizers of their own (a generator and a
+    discriminator); each uses these settings, overridden by its entry in `groups`.
+
     Attributes:
         grad_clip: maximum global gradient norm; 0 disables clipping.
+        groups: per parameter group (`Animator.parameter_groups`), settings that differ from the
+            ones above, e.g. `{discriminator: {lr: 1e-4}}`.
     """
 
     lr: float = 1e-3
@@ -114,6 +149,7 @@ class OptimConfig:
     warmup_steps: int = 50
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,12 +186,17 @@ class TrainConfig:
 
 @dataclass
 class Config:
-    """A training recipe. `loss` maps loss-term names (`facetalk.train.recipe.LOSS_TERMS`) to weights."""
+    """A training recipe.
+
+    `loss` maps loss-term names (`facetalk.train.objective.LOSS_TERMS`) to a weight, or to
+    `{weight: w, options: {...}}` for terms that take options.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    loss: dict[str, float] = field(default_factory=lambda: {"reconstruction": 1.0})
+    loss: dict[str, Any] = field(default_factory=lambda: {"reconstruction": 1.0})
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -201,7 +242,35 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: list[str]
     except OmegaConfBaseException as exc:
         raise InvalidInputError(f"{where}: {_one_line(exc)}") from None
     assert isinstance(config, Config)
+    check_config(config, where)
     return config
+
+
+def check_config(config: Config, where: str = "config") -> None:
+    """Check the free-form parts of a config against what they configure; one-line errors naming the key.
+
+    Raises:
+        InvalidInputError: an unknown model option, loss term, loss option, dataset option, style
+            reference or optimizer setting, or a value of the wrong type.
+    """
+    from facetalk.data.formats import check_dataset_options
+    from facetalk.data.windows import StyleSampler
+    from facetalk.models.base import model_config
+    from facetalk.train.objective import parse_loss
+
+    try:
+        model_config(config.model.name, config.model.options)
+        parse_loss(config.loss)
+        check_dataset_options(config.data.dataset, config.data.options)
+        StyleSampler(config.data.style.reference, config.data.style.frames)  # type: ignore[arg-type]
+        optim_fields = set(OptimConfig.__dataclass_fields__) - {"groups"}
+        for group, settings in config.optim.groups.items():
+            unknown = sorted(set(settings) - optim_fields)
+            if unknown:
+                known = ", ".join(sorted(optim_fields))
+                raise InvalidInputError(f"optim.groups.{group}: unknown setting {unknown[0]!r} (settings: {known})")
+    except FacetalkError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from None
 
 
 def config_to_yaml(config: Config) -> str:

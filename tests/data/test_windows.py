@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facetalk.data.cache import FeatureCache
+from facetalk.data.cache import FeatureCache, audio_hash
 from facetalk.data.collate import collate
 from facetalk.data.windows import ClipArrays, Window, WindowDataset, plan_windows, sample_range
 from facetalk.types import Waveform
@@ -28,6 +28,7 @@ def _clip(frames: int, subject: int, audio: bool = True) -> ClipArrays:
     rng = np.random.default_rng(frames)
     return ClipArrays(
         clip_id=f"c{frames}",
+        num_frames=frames,
         features=rng.normal(size=(frames, 4)).astype(np.float32),
         motion=np.arange(frames * 3, dtype=np.float32).reshape(frames, 3),
         fps=30.0,
@@ -72,7 +73,7 @@ def test_feature_cache_computes_once_and_memory_maps(tmp_path: Path) -> None:
         calls.append(1)
         return np.arange(6, dtype=np.float32).reshape(3, 2)
 
-    key = {"dataset": "native", "clip_id": "a/b", "encoder": "mel", "settings": {"fps": 30.0}, "waveform": waveform}
+    key = {"dataset": "native", "clip_id": "a/b", "encoder": "mel", "settings": {"fps": 30.0}, "content": audio_hash(waveform)}
     first = cache.get(**key, compute=compute)  # type: ignore[arg-type]
     second = cache.get(**key, compute=compute)  # type: ignore[arg-type]
     assert len(calls) == 1 and isinstance(second, np.memmap)

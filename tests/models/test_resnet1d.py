@@ -34,9 +34,28 @@ def test_output_mask_follows_the_strides() -> None:
 
 
 def test_projection_shortcut_only_when_the_shape_changes() -> None:
-    assert isinstance(BasicBlock1d(8, 8).shortcut, torch.nn.Identity)
-    assert isinstance(BasicBlock1d(8, 16).shortcut, torch.nn.Sequential)
-    assert isinstance(BasicBlock1d(8, 8, stride=2).shortcut, torch.nn.Sequential)
+    assert BasicBlock1d(8, 8).shortcut is None
+    assert BasicBlock1d(8, 16).shortcut is not None
+    assert BasicBlock1d(8, 8, stride=2).shortcut is not None
+
+
+def test_masked_batch_norm_ignores_padding_and_keeps_amplitude() -> None:
+    from facetalk.models.modules.resnet1d import ResNet1D
+
+    torch.manual_seed(0)
+    net = ResNet1D(4, 3, widths=(8, 8), blocks=(1, 1), strides=(1, 1), norm="batch")
+    x = torch.randn(2, 4, 10)
+    mask = torch.ones(2, 10)
+    mask[1, 6:] = 0.0
+    padded = x.clone()
+    padded[1, :, 6:] = 100.0  # garbage in the padding must not reach the statistics
+    net.train()
+    a, b = net(x, mask), net(padded, mask)
+    assert torch.allclose(a[:, :, :6], b[:, :, :6], atol=1e-5)
+    net.eval()  # running statistics: a sequence twice as large gives a different output (per-frame LayerNorm would not)
+    small = net(x[:1])
+    large = net(2.0 * x[:1])
+    assert not torch.allclose(small, large, atol=1e-3)
 
 
 def test_frame_layer_norm_normalises_each_frame_over_channels() -> None:

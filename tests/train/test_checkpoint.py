@@ -13,7 +13,7 @@ from facetalk.errors import InvalidInputError
 from facetalk.models import build_model
 from facetalk.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
-BATCH = {"features": torch.linspace(-1, 1, 48).reshape(2, 6, 4), "subject": torch.tensor([0, 1])}
+BATCH = {"features": torch.linspace(-1, 1, 48).reshape(2, 6, 4), "subject": torch.tensor([0, 1]), "mask": torch.ones(2, 6)}
 
 
 def _step(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
@@ -29,9 +29,9 @@ def test_round_trip(tmp_path: Path) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     _step(model, optimizer)
     assert latest_checkpoint(tmp_path) is None
-    save_checkpoint(tmp_path, step=1, model=model, optimizer=optimizer, state={"epoch": 3})
+    save_checkpoint(tmp_path, step=1, model=model, optimizers={"model": optimizer}, state={"epoch": 3})
     _step(model, optimizer)
-    save_checkpoint(tmp_path, step=2, model=model, optimizer=optimizer, state={"epoch": 4})
+    save_checkpoint(tmp_path, step=2, model=model, optimizers={"model": optimizer}, state={"epoch": 4})
     expected = (torch.rand(3), np.random.rand(3), random.random())
     _step(model, optimizer)  # one more step from the saved state
 
@@ -41,7 +41,7 @@ def test_round_trip(tmp_path: Path) -> None:
     latest = latest_checkpoint(tmp_path)
     assert latest is not None and latest.name == "step-00000002"
     assert [p.name for p in (tmp_path / "checkpoints").glob("step-*")] == ["step-00000002"]
-    state = load_checkpoint(latest, model=other, optimizer=other_optimizer)
+    state = load_checkpoint(latest, model=other, optimizers={"model": other_optimizer})
     assert state["epoch"] == 4 and state["step"] == 2
     assert torch.equal(torch.rand(3), expected[0])
     assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
@@ -53,4 +53,4 @@ def test_round_trip(tmp_path: Path) -> None:
 def test_incomplete_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     model = build_model("conv_baseline_tiny", feature_dim=4, num_subjects=2)
     with pytest.raises(InvalidInputError, match="incomplete checkpoint"):
-        load_checkpoint(tmp_path, model=model, optimizer=torch.optim.AdamW(model.parameters()))
+        load_checkpoint(tmp_path, model=model, optimizers={"model": torch.optim.AdamW(model.parameters())})

@@ -81,12 +81,10 @@ class Sample:
         """Vertex motion when the clip has any: `motion` itself or `vertices`."""
         return self.motion if self.motion.kind == "vertices" else self.vertices
 
-    def emotion_frames(self) -> np.ndarray:
-        """Per-frame emotion vectors, shape (T, 7); all neutral when the clip has no emotion labels."""
+    def emotion_frames(self) -> np.ndarray | None:
+        """Per-frame emotion vectors, shape (T, 7); None when the clip has no emotion labels."""
         if isinstance(self.emotion, EmotionSchedule):
             return self.emotion.at_frames(self.num_frames, self.fps)
         if isinstance(self.emotion, np.ndarray):
             return self.emotion.astype(np.float32)
-        out = np.zeros((self.num_frames, len(EMOTIONS)), dtype=np.float32)
-        out[:, EMOTIONS.index("neutral")] = 1.0
-        return out
+        return None

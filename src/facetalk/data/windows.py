@@ -1,15 +1,20 @@
-"""Long clips to fixed-length training windows.
+"""Long clips to fixed-length training windows, each with the inputs its model declared.
 
-A clip's arrays (`ClipArrays`: speech features already at the motion frame rate, motion, emotion,
-audio) are cut into windows of `length` motion frames every `stride` frames; the last window of a
-clip is shorter when the clip does not divide evenly, and `collate` pads it with a mask. Each window
-carries the audio sample range of its frames, so models that read raw audio get matching speech.
+A clip's arrays (`ClipArrays`: whatever `facetalk.models.inputs.InputPipeline` put there: speech
+features at the motion frame rate or raw audio, text features, phones, emotion labels, template) are
+cut into windows of `length` motion frames every `stride` frames; the last window of a clip is
+shorter when the clip does not divide evenly, and `collate` pads it with a mask. Each window carries
+the audio sample range of its frames, the phones it overlaps (a phone cut by the window's edge keeps
+the frames inside it as its duration), and, when asked, a style reference motion chosen by a
+`StyleSampler`.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -18,43 +23,55 @@ from facetalk.errors import InvalidInputError
 UNKNOWN_SUBJECT = -1
 """Subject index of a speaker the model was not trained on."""
 
+StyleReference = Literal["self", "same_speaker", "none"]
+STYLE_REFERENCES: tuple[str, ...] = ("self", "same_speaker", "none")
+
 
 @dataclass(frozen=True)
 class ClipArrays:
-    """One clip, ready to be windowed.
+    """One clip, ready to be windowed. Every per-frame array has the clip's T frames.
 
     Attributes:
         clip_id: the dataset's clip id.
-        features: speech features at the motion frame rate, shape (T, C); may be memory-mapped.
-        motion: target motion, shape (T, D).
+        num_frames: T, motion frames.
         fps: motion frames per second.
+        motion: target motion, shape (T, D); None at inference.
+        speaker: the speaker's name (style references of `same_speaker` are drawn by it).
         subject: the speaker's index in the training subjects, or `UNKNOWN_SUBJECT`.
-        emotion: per-frame emotion vectors, shape (T, 7).
-        template: the neutral face, flattened to (3V,), for vertex models.
-        audio: mono speech samples, shape (S,).
+        features: speech features at the motion frame rate, shape (T, C); may be memory-mapped.
+        audio: mono speech samples, shape (S,), for models that own their speech encoder.
         sample_rate: samples per second of `audio`.
+        text: per-frame text features, shape (T, C_text).
+        phone_ids: the clip's phone tokens in time order, shape (N,) (ids of `facetalk.text.phonemes.PHONE_VOCAB`;
+            pauses are SIL tokens of their own).
+        phone_index: which token each frame lies in, shape (T,), non-decreasing.
+        emotion: per-frame emotion vectors over `EMOTIONS`, shape (T, 7): labels in training, the
+            requested emotion at inference; None when the clip has none.
+        template: the neutral face, flattened to (3V,), for vertex models.
     """
 
     clip_id: str
-    features: np.ndarray
-    motion: np.ndarray
+    num_frames: int
     fps: float
+    motion: np.ndarray | None = None
+    speaker: str = ""
     subject: int = UNKNOWN_SUBJECT
-    emotion: np.ndarray | None = None
-    template: np.ndarray | None = None
+    features: np.ndarray | None = None
     audio: np.ndarray | None = None
     sample_rate: int = 16000
+    text: np.ndarray | None = None
+    phone_ids: np.ndarray | None = None
+    phone_index: np.ndarray | None = None
+    emotion: np.ndarray | None = None
+    template: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        frames = len(self.motion)
-        if self.features.ndim != 2 or len(self.features) != frames:
-            raise InvalidInputError(f"{self.clip_id}: features {self.features.shape} do not match {frames} motion frames")
-        if self.emotion is not None and len(self.emotion) != frames:
-            raise InvalidInputError(f"{self.clip_id}: emotion {self.emotion.shape} does not match {frames} motion frames")
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.motion)
+        for name in ("motion", "features", "text", "phone_index", "emotion"):
+            array = getattr(self, name)
+            if array is not None and len(array) != self.num_frames:
+                raise InvalidInputError(f"{self.clip_id}: {name} {array.shape} does not match {self.num_frames} motion frames")
+        if (self.phone_ids is None) != (self.phone_index is None):
+            raise InvalidInputError(f"{self.clip_id}: phone_ids and phone_index come together")
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,44 @@ def sample_range(start: int, length: int, *, fps: float, sample_rate: int) -> tu
     return round(start / fps * sample_rate), round((start + length) / fps * sample_rate)
 
 
+def window_phones(phone_ids: np.ndarray, phone_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The phone tokens that frames overlap, and how many of those frames each token covers.
+
+    Args:
+        phone_ids: the clip's tokens, shape (N,).
+        phone_index: the token of each frame of a window, shape (T,), non-decreasing.
+
+    Returns:
+        Token ids (N_w,) and durations in frames (N_w,), summing to T; a token cut by the window's
+        edge keeps only its frames inside the window, and tokens no frame lies in are left out.
+    """
+    tokens, durations = np.unique(phone_index, return_counts=True)  # sorted, so in time order
+    return phone_ids[tokens].astype(np.int64), durations.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class StyleSampler:
+    """How a training window's style reference motion is chosen.
+
+    Attributes:
+        reference: "self" (the window's own target motion: paper 001's training setting),
+            "same_speaker" (a random crop of another clip of the same speaker; the clip itself when
+            the speaker has no other), or "none" (no reference).
+        frames: length of a `same_speaker` crop in motion frames; 0 takes the whole clip.
+        seed: with the epoch and the window's index, fixes every draw (so resumed runs draw the same).
+    """
+
+    reference: StyleReference = "self"
+    frames: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.reference not in STYLE_REFERENCES:
+            raise InvalidInputError(f"style reference must be one of {', '.join(STYLE_REFERENCES)}, got {self.reference!r}")
+        if self.frames < 0:
+            raise InvalidInputError(f"style reference frames must be >= 0, got {self.frames}")
+
+
 class WindowDataset:
     """Windows of clips as a map-style dataset of item dicts for `facetalk.data.collate.collate`.
 
@@ -112,15 +167,28 @@ class WindowDataset:
         length: window length in motion frames; None makes every clip one window (validation).
         stride: frames between window starts; default `length`.
         min_frames: the shortest clip that is used.
+        style: how windows get a style reference motion; None gives none.
     """
 
-    def __init__(self, clips: list[ClipArrays], *, length: int | None, stride: int | None = None, min_frames: int = 2) -> None:
-        self.clips = clips
-        frames = [clip.num_frames for clip in clips]
+    def __init__(self, clips: Sequence[ClipArrays], *, length: int | None, stride: int | None = None, min_frames: int = 2,
+                 style: StyleSampler | None = None) -> None:  # fmt: skip
+        self.clips = list(clips)
+        self.style = style if style is not None and style.reference != "none" else None
+        self.epoch = 0
+        frames = [clip.num_frames for clip in self.clips]
         if length is None:
             self.windows = [Window(i, 0, n) for i, n in enumerate(frames) if n >= min_frames]
         else:
             self.windows = plan_windows(frames, length=length, stride=stride, min_frames=min_frames)
+        if self.style is not None and any(clip.motion is None for clip in self.clips):
+            raise InvalidInputError("style references are drawn from the clips' motion, and a clip has none")
+        self._by_speaker: dict[str, list[int]] = {}
+        for index, clip in enumerate(self.clips):
+            self._by_speaker.setdefault(clip.speaker, []).append(index)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the style references of this epoch (the training loop calls it at every epoch)."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -130,19 +198,44 @@ class WindowDataset:
         window = self.windows[index]
         clip = self.clips[window.clip]
         frames = slice(window.start, window.start + window.length)
-        item: dict[str, Any] = {
-            "features": np.asarray(clip.features[frames], dtype=np.float32),  # (T, C)
-            "motion": np.asarray(clip.motion[frames], dtype=np.float32),  # (T, D)
-            "subject": clip.subject,
-        }
-        if clip.emotion is not None:
-            item["emotion"] = np.asarray(clip.emotion[frames], dtype=np.float32)  # (T, 7)
+        item: dict[str, Any] = {"length": window.length, "subject": clip.subject}
+        if clip.motion is not None:
+            item["motion"] = np.asarray(clip.motion[frames], dtype=np.float32)  # (T, D)
+        for key in ("features", "text", "emotion"):
+            array = getattr(clip, key)
+            if array is not None:
+                item[key] = np.asarray(array[frames], dtype=np.float32)  # (T, C), (T, C_text), (T, 7)
         if clip.template is not None:
             item["template"] = np.asarray(clip.template, dtype=np.float32)  # (3V,)
+        if clip.phone_ids is not None and clip.phone_index is not None:
+            index_in_window = clip.phone_index[frames]  # (T,)
+            item["phone_ids"] = clip.phone_ids[index_in_window].astype(np.int64)  # (T,)
+            item["phone_tokens"], item["phone_durations"] = window_phones(clip.phone_ids, index_in_window)  # (N_w,) each
         if clip.audio is not None:
             first, end = sample_range(window.start, window.length, fps=clip.fps, sample_rate=clip.sample_rate)
             audio = np.zeros(end - first, dtype=np.float32)  # (S,); the last frame may reach past the audio's end
             part = clip.audio[first:end]
             audio[: len(part)] = part
             item["audio"] = audio
+        if self.style is not None:
+            source, item["style"] = self._style_reference(index, window)  # (T', D)
+            if source.template is not None:
+                item["style_template"] = np.asarray(source.template, dtype=np.float32)  # (3V,)
         return item
+
+    def _style_reference(self, index: int, window: Window) -> tuple[ClipArrays, np.ndarray]:
+        """The clip a window's style reference comes from, and the reference motion (T', D)."""
+        assert self.style is not None
+        clip = self.clips[window.clip]
+        assert clip.motion is not None
+        if self.style.reference == "self":
+            return clip, np.asarray(clip.motion[window.start : window.start + window.length], dtype=np.float32)
+        # one generator per (seed, epoch, window): the draw does not depend on which windows came before
+        rng = np.random.default_rng([self.style.seed, self.epoch, index, zlib.crc32(clip.clip_id.encode())])
+        group = self._by_speaker[clip.speaker]
+        others = [i for i in group if i != window.clip] or [window.clip]
+        source = self.clips[others[int(rng.integers(len(others)))]]
+        assert source.motion is not None
+        frames = self.style.frames or source.num_frames
+        start = int(rng.integers(max(source.num_frames - frames, 0) + 1))
+        return source, np.asarray(source.motion[start : start + frames], dtype=np.float32)

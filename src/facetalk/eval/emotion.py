@@ -587,7 +587,10 @@ def train_recognizer_on_dataset(root: str | os.PathLike[str], *, dataset: str = 
         if motion is None:
             raise InvalidInputError(f"{root}: clip {sample.clip_id} has no vertex motion; train on target 'motion' instead")
         motions.append(motion)
-        emotions.append(sample.emotion_frames())
+        labels = sample.emotion_frames()
+        if labels is None:
+            raise InvalidInputError(f"{root}: clip {sample.clip_id} has no emotion labels to train a recognizer on")
+        emotions.append(labels)
     recognizer, report = train_recognizer(motions, emotions, **kwargs)
     if out is not None:
         save_recognizer(recognizer, out)

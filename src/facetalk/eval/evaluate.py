@@ -20,7 +20,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -29,7 +29,11 @@ from facetalk.errors import InvalidInputError
 from facetalk.eval import metrics as m
 from facetalk.types import EMOTIONS, EmotionSchedule, Motion
 
-StyleRef = Literal["speaker", "self"]
+if TYPE_CHECKING:
+    from facetalk.models.inputs import Target
+
+StyleRef = Literal["speaker", "same_speaker", "self", "none"]
+STYLE_REFS = ("speaker", "same_speaker", "self", "none")
 Units = Literal["m", "mm"]
 UNITS_PER_MM: dict[str, float] = {"m": 1e-3, "mm": 1.0}
 CLOSURE_THRESHOLD_MM = 1.0  # lips this close count as closed (the procedural animator's worst gap is 0.22 mm)
@@ -110,30 +114,32 @@ class ProceduralPredictor:
 
 
 class ModelPredictor:
-    """A trained `Animator`: speech features by the encoder it was trained with, the speaker's template,
-    the clip's emotion, and the style clip's speaker (for speaker-conditioned models) and motion (for
-    models that take a style reference)."""
+    """A trained `Animator`, fed by its input pipeline (`facetalk.models.inputs`) exactly as in training:
+    the clip's speech (features of the encoder it was trained with, or raw audio for its own encoder),
+    text and phones, its emotion labels, its speaker's face, and the style clip's speaker (for
+    speaker-conditioned models) and motion (for models that take a style reference)."""
 
     def __init__(self, model: Any, name: str) -> None:
-        from facetalk.models.base import feature_encoder
+        from facetalk.models.inputs import InputPipeline
 
         self.model, self.name = model, name
-        self.encoder = feature_encoder(model)
+        self.pipeline = InputPipeline.for_model(model)
         self.subjects: list[str] = list(model.metadata.get("subjects", []))
-        self._features: dict[str, np.ndarray] = {}  # clip id -> (T, C): a clip predicted in several styles is encoded once
+        self._clip: tuple[str, Any] | None = None  # a clip predicted in several styles is encoded once
+        self.references = True  # give the style clip's motion as the reference (style_ref "none" turns it off)
 
     def predict(self, sample: Sample, style: Sample) -> Motion:
         from facetalk.models.base import Conditions
 
-        if sample.clip_id not in self._features:
-            self._features = {sample.clip_id: self.encoder.encode_at(sample.audio, sample.fps, num_frames=sample.num_frames)}
-        features = self._features[sample.clip_id]  # (T, C)
-        reference = _model_space(style, self.model.kind)
-        template = sample.template.reshape(-1) if sample.template is not None and self.model.kind == "vertices" else None
+        if self._clip is None or self._clip[0] != sample.clip_id:
+            target: Target = "vertices" if self.model.kind == "vertices" else "motion"
+            self._clip = (sample.clip_id, self.pipeline.sample(sample, target=target, cached=False))
+        reference = _model_space(style, self.model.kind) if self.references else None
         subject = self.subjects.index(style.subject) if style.subject in self.subjects else -1
-        conditions = Conditions(subject=subject, emotion=sample.emotion_frames(), template=template,
-                                style=None if reference is None else reference.data)  # fmt: skip
-        return self.model.generate(features, conditions)  # type: ignore[no-any-return]
+        style_template = style.template.reshape(-1) if style.template is not None and self.model.kind == "vertices" else None
+        conditions = Conditions(subject=subject, style=None if reference is None else reference.data,
+                                style_template=style_template)  # fmt: skip
+        return self.model.generate(self.pipeline.batch(self._clip[1], conditions))  # type: ignore[no-any-return]
 
 
 class FilePredictor:
@@ -231,7 +237,8 @@ def evaluate(
         data: the dataset directory.
         dataset: a registered dataset name.
         split: the split to evaluate.
-        style_ref: "speaker" (another clip of the same speaker) or "self" (the clip itself).
+        style_ref: "same_speaker" (alias "speaker": another clip of the same speaker), "self" (the clip
+            itself, paper 001's MeshTalk protocol) or "none" (no reference: for models that take none).
         units: the data's length unit ("m" or "mm"), for the closure threshold and the report.
         max_clips: evaluate at most this many clips; 0 evaluates all.
         recognizer: a trained emotion recognizer directory (`facetalk recognizer train`); the shipped
@@ -245,8 +252,8 @@ def evaluate(
     from facetalk.data.formats import open_dataset
 
     predictor = open_predictor(model) if isinstance(model, str) else model
-    if style_ref not in ("speaker", "self"):
-        raise InvalidInputError(f"style_ref must be speaker or self, got {style_ref!r}")
+    if style_ref not in STYLE_REFS:
+        raise InvalidInputError(f"style_ref must be one of {', '.join(STYLE_REFS)}, got {style_ref!r}")
     clips = open_dataset(dataset, data, split=split, **(dataset_options or {}))
     samples = list(itertools.islice(clips, max_clips if max_clips > 0 else None))  # iterating skips bad clips
     if not samples:
@@ -257,6 +264,8 @@ def evaluate(
     regions = _regions(samples[0], notes)
     pooled = _Pooled()
     styles = _style_clips(samples, style_ref)
+    if isinstance(predictor, ModelPredictor):
+        predictor.references = style_ref != "none"
     for index, sample in enumerate(tqdm(samples, desc="eval", unit="clip", disable=not progress)):
         prediction = predictor.predict(sample, styles[index])
         row, curves = _clip_metrics(sample, prediction, regions, units, pooled)
@@ -287,8 +296,11 @@ def _regions(sample: Sample, notes: list[str]) -> FaceRegions | None:
 
 
 def _style_clips(samples: Sequence[Sample], style_ref: StyleRef) -> list[Sample]:
-    """The style reference of each clip: itself, or the next clip of the same speaker (itself if it is alone)."""
-    if style_ref == "self":
+    """The style clip of each clip: itself, or the next clip of the same speaker (itself if it is alone).
+
+    With "none" it is the clip itself too, and only its speaker is used: its motion is not given as a reference.
+    """
+    if style_ref in ("self", "none"):
         return list(samples)
     by_subject: dict[str, list[int]] = {}
     for i, sample in enumerate(samples):
@@ -355,7 +367,7 @@ def _clip_metrics(sample: Sample, prediction: Motion, regions: FaceRegions | Non
     pooled.templates.append(np.asarray(template, dtype=np.float64))
     pooled.real_motion.append(Motion.from_vertices(gt, sample.fps))
     pooled.generated_motion.append(Motion.from_vertices(pred, sample.fps))
-    pooled.requested.append(sample.emotion_frames()[: len(pred)])
+    pooled.requested.append(_requested_emotion(sample)[: len(pred)])
     ones = np.ones(gt.shape[1])
     row["face_mean"] = m.masked_mean_error(pred, gt, ones)
     row["speed"] = m.mean_speed(pred, sample.fps)
@@ -389,6 +401,15 @@ def _clip_metrics(sample: Sample, prediction: Motion, regions: FaceRegions | Non
     row["opening_energy_r_gt"], row["opening_energy_lag_s_gt"] = m.opening_energy_correlation(gap_gt, energy, sample.fps,
                                                                                               max_lag_s=MAX_LAG_S)  # fmt: skip
     return row, curves
+
+
+def _requested_emotion(sample: Sample) -> np.ndarray:
+    """The clip's emotion labels (T, 7); a clip without labels asked for none, i.e. neutral."""
+    labels = sample.emotion_frames()
+    if labels is None:
+        labels = np.zeros((sample.num_frames, len(EMOTIONS)), dtype=np.float32)
+        labels[:, EMOTIONS.index("neutral")] = 1.0
+    return labels
 
 
 def _mask(indices: np.ndarray, ones: np.ndarray) -> np.ndarray:

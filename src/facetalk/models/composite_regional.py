@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,8 +50,8 @@ from torch import nn
 from facetalk.audio.encoders import SpeechEncoder
 from facetalk.data.collate import Batch
 from facetalk.errors import InvalidInputError
-from facetalk.face.arkit import ARKIT_NAMES
-from facetalk.models.base import MODELS, Animator, Conditions, ModelOutput
+from facetalk.models.base import Animator, DataSizes, ModelOutput, register_model
+from facetalk.models.inputs import InputSpec
 from facetalk.models.modules.feature_norm import FeatureNorm
 from facetalk.models.modules.resnet1d import ResNet1D
 from facetalk.types import Motion
@@ -68,6 +69,8 @@ FACE_ENCODER_STRIDES = (1, 2, 2, 1)
 """Two stride-2 stages: Z_face has T'/4 frames (§4.2)."""
 STATS_EPS = 1e-5
 """Added to a variance before its square root, in Eq. 2's σ(Z_audio) and in σ(Z_face)."""
+REFERENCE_CENTRES = ("mean", "template")
+"""Where the reference motion is centred before it is embedded: its own mean face (Eq. 1) or its speaker's neutral face."""
 SOFTPLUS_INVERSE_OF_ONE = math.log(math.e - 1.0)
 """softplus(x) = 1 at this x: the initial bias of σ_predict."""
 XYZ = 3
@@ -145,27 +148,37 @@ class AdaptiveModulation(nn.Module):
         widths: channels of the face encoder's four ResNet1D stages.
     """
 
-    def __init__(self, embed_dim: int, *, widths: Sequence[int]) -> None:
+    def __init__(self, embed_dim: int, *, widths: Sequence[int], norm: str = "batch", centre: str = "mean") -> None:
         super().__init__()
-        self.face_encoder = ResNet1D(embed_dim, embed_dim, widths=widths, blocks=RESNET18_BLOCKS, strides=FACE_ENCODER_STRIDES)
+        if centre not in REFERENCE_CENTRES:
+            raise ValueError(f"reference centre must be one of {', '.join(REFERENCE_CENTRES)}, got {centre!r}")
+        self.centre = centre
+        self.face_encoder = ResNet1D(embed_dim, embed_dim, widths=widths, blocks=RESNET18_BLOCKS, strides=FACE_ENCODER_STRIDES,
+                                     norm=norm)  # fmt: skip
         self.to_stats = nn.Linear(2 * embed_dim, 2 * embed_dim)  # [μ(Z_face), σ(Z_face)] -> [μ_predict, σ_predict]
         with torch.no_grad():
             self.to_stats.bias[embed_dim:].fill_(SOFTPLUS_INVERSE_OF_ONE)
 
-    def forward(self, reference: torch.Tensor, mask: torch.Tensor, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, reference: torch.Tensor, mask: torch.Tensor, embedding: torch.Tensor,
+                neutral: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """μ_predict and σ_predict of a reference motion.
 
         Args:
             reference: reference motion {S_1 ... S_T'} in model units, shape (B, T', D).
             mask: 1 on real frames, 0 on padding, shape (B, T').
             embedding: W, shape (E, D).
+            neutral: the reference speaker's neutral face in model units (B, D), for `centre="template"`;
+                None is a zero face (blendshapes).
 
         Returns:
             μ_predict and σ_predict (positive), each (B, E).
         """
         weights = mask.to(reference.dtype)[..., None]  # (B, T', 1)
-        mean_face = (reference * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
-        centred = (reference - mean_face) * weights  # Eq. 1, (B, T', D); padding stays 0
+        if self.centre == "mean":  # Eq. 1: the reference's own mean face
+            origin = (reference * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+        else:  # the speaker's neutral face: removes identity as Eq. 1 does, and keeps held expressions
+            origin = torch.zeros_like(reference[:, :1]) if neutral is None else neutral[:, None, :]
+        centred = (reference - origin) * weights  # (B, T', D); padding stays 0
         embedded = centred @ embedding.T  # (B, T', E)
         z_face = self.face_encoder(embedded.transpose(1, 2), mask).transpose(1, 2)  # (B, T'/4, E)
         face_mean, face_std = masked_mean_std(z_face, self.face_encoder.output_mask(mask))  # (B, E) each
@@ -192,6 +205,10 @@ class CompositeRegional(Animator):
         speech_encoder: a speech encoder fine-tuned end to end on `batch["audio"]`; None reads cached
             features from `batch["features"]`. Kept as the submodule `encoder`, so the training loop's
             `freeze_encoder_steps` (parameters named "encoder.*") gives the paper's warm-up.
+        face_encoder_norm: normalisation in the face encoder: "batch" (masked BatchNorm, which keeps a
+            reference's amplitude) or "layer" (per-frame LayerNorm, blind to it).
+        reference_centre: "mean" (Eq. 1) or "template" (the reference speaker's neutral face, which
+            keeps held expressions in the reference).
         fps: motion frames per second of the output.
         kind: "vertices", "blendshapes" or "params".
         channels: channel names of blendshape or parameter output.
@@ -205,8 +222,8 @@ class CompositeRegional(Animator):
     def __init__(self, *, speech_dim: int, motion_dim: int, embed_dim: int = PAPER_EMBED_DIM,
                  decoder_widths: Sequence[int] = RESNET18_WIDTHS, encoder_widths: Sequence[int] = RESNET18_WIDTHS,
                  composite: bool = True, output_scale: float = OUTPUT_SCALE, motion_scale: float = 1.0,
-                 speech_encoder: SpeechEncoder | None = None, fps: float = 30.0, kind: str = "vertices",
-                 channels: Sequence[str] = ()) -> None:  # fmt: skip
+                 speech_encoder: SpeechEncoder | None = None, face_encoder_norm: str = "batch", reference_centre: str = "mean",
+                 fps: float = 30.0, kind: str = "vertices", channels: Sequence[str] = ()) -> None:  # fmt: skip
         super().__init__()
         if speech_encoder is not None and speech_encoder.dim != speech_dim:
             raise ValueError(f"speech_dim {speech_dim} does not match the speech encoder's {speech_encoder.dim} channels")
@@ -222,7 +239,10 @@ class CompositeRegional(Animator):
         # The training set's mean neutral face, data units (D,): W embeds S̄ minus it, i.e. the speaker's identity,
         # as the paper's mean-normalised data do; embedding absolute positions would swamp Z_fuse.
         self.register_buffer("template_mean", torch.zeros(motion_dim))
-        self.modulation = AdaptiveModulation(embed_dim, widths=encoder_widths) if composite else None
+        self.modulation = None
+        if composite:
+            self.modulation = AdaptiveModulation(embed_dim, widths=encoder_widths, norm=face_encoder_norm,
+                                                 centre=reference_centre)  # fmt: skip
         self.decoder = ResNet1D(embed_dim, embed_dim, widths=decoder_widths, blocks=RESNET18_BLOCKS, strides=DECODER_STRIDES)
         # Z_pred starts at 0, so the untrained model outputs the template (Ŝ_i = S̄) instead of noise that the
         # first steps would spend removing; FaceFormer zero-initialises its output map the same way.
@@ -255,7 +275,9 @@ class CompositeRegional(Animator):
 
         if self.modulation is not None:  # §4.2
             reference, reference_mask = self._reference(batch)  # (B, T', D), (B, T')
-            mean, std = self.modulation(reference * self.motion_scale, reference_mask, self.embedding)  # (B, E) each
+            neutral = batch.get("style_template", batch.get("template"))  # the reference speaker's face, (B, D)
+            neutral = None if neutral is None else neutral * self.motion_scale
+            mean, std = self.modulation(reference * self.motion_scale, reference_mask, self.embedding, neutral)  # (B, E) each
             z_fuse = adain(z_audio, mask, mean, std)  # (B, T, E)
         else:
             z_fuse = z_audio
@@ -268,34 +290,30 @@ class CompositeRegional(Animator):
         return ModelOutput(motion=motion / self.motion_scale, extras={"embedding_l1": self.embedding.abs().sum()})
 
     @torch.no_grad()
-    def generate(self, features: np.ndarray | torch.Tensor, conditions: Conditions | None = None) -> Motion:
-        """Motion for one clip, in the style of `conditions.style` on the face `conditions.template`.
+    def generate(self, batch: Batch) -> Motion:
+        """Motion for one clip, in the style of the batch's `style` on the face of its `template`.
 
-        Args:
-            features: speech features at the motion frame rate, shape (T, C_in). With a fine-tuned
-                speech encoder: its own features, `to_motion_rate(model.encoder.encode(waveform), ...)`.
-            conditions: `style` (T', D) is required unless the model is the "w/o composite"
-                ablation; `template` (D,) is required for vertex output.
+        A style reference is required unless the model is the "w/o composite" ablation, and the
+        neutral face for vertex output.
         """
-        conditions = conditions or Conditions()
-        if self.modulation is not None and conditions.style is None:
+        if self.modulation is not None and "style" not in batch:
             raise InvalidInputError("composite_regional: needs a style reference motion (Conditions.style)")
-        if self.kind == "vertices" and conditions.template is None:
+        if self.kind == "vertices" and "template" not in batch:
             raise InvalidInputError("composite_regional: vertex output needs the neutral face (Conditions.template)")
-        return super().generate(features, conditions)
+        return super().generate(batch)
 
     def _speech(self, batch: Batch) -> torch.Tensor:
         """Z_audio's input at the motion rate, shape (B, T, C_in)."""
-        if self.encoder is None or "audio" not in batch:
-            if self.encoder is not None and self.training:
-                raise InvalidInputError("composite_regional: fine-tuning the speech encoder needs the batch's audio (data.audio)")
+        if self.encoder is None:
             features = batch["features"]  # (B, T, C_in)
             channels = self.feature_norm.mean.shape[0]
             if features.ndim != 3 or features.shape[-1] != channels:
                 shape = tuple(features.shape)
                 raise InvalidInputError(f"composite_regional: features of shape {shape}, expected (B, T, {channels})")
             return features
-        num_frames = batch["mask"].shape[1] if "mask" in batch else batch["features"].shape[1]
+        if "audio" not in batch:
+            raise InvalidInputError("composite_regional: a model with its own speech encoder reads the batch's audio")
+        num_frames = batch["mask"].shape[1]
         frames = self.encoder(batch["audio"])  # (B, F, C_in)
         if frames.shape[1] == 0:
             raise InvalidInputError("composite_regional: the audio is too short for the speech encoder (no frames)")
@@ -346,76 +364,61 @@ def embedding_influence(model: CompositeRegional) -> np.ndarray:
 # --- Registered builders --------------------------------------------------------------------------
 
 
-def _channel_names(motion_dim: int, kind: str, channels: Sequence[str] | None) -> tuple[str, ...]:
-    """The given channel names, else ARKit's names for 52 blendshape channels, else none."""
-    if channels is not None:
-        return tuple(channels)
-    return ARKIT_NAMES if kind == "blendshapes" and motion_dim == len(ARKIT_NAMES) else ()
+@dataclass
+class CompositeRegionalConfig:
+    """Options of `composite_regional` (see `CompositeRegional`).
+
+    Attributes:
+        embed_dim: E = C_face (paper: 256).
+        widths: channels of the four ResNet1D stages of the decoder and the face encoder.
+        composite: adaptive modulation on (False: the "w/o composite" ablation).
+        motion_scale: data units × this inside the model.
+        encoder: a registered speech encoder to fine-tune end to end (fed raw audio); None reads cached features.
+        encoder_options: its builder's options (`freeze: true` keeps it fixed).
+        face_encoder_norm: "batch" or "layer".
+        reference_centre: "mean" (Eq. 1) or "template".
+    """
+
+    embed_dim: int = PAPER_EMBED_DIM
+    widths: list[int] = field(default_factory=lambda: list(RESNET18_WIDTHS))
+    composite: bool = True
+    motion_scale: float = 1.0
+    encoder: str | None = None
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    face_encoder_norm: str = "batch"
+    reference_centre: str = "mean"
 
 
-def _fine_tuned_encoder(name: str, options: dict[str, Any] | None) -> SpeechEncoder:
+def _inputs(config: CompositeRegionalConfig) -> InputSpec:
+    return InputSpec(speech="audio" if config.encoder else "features", style=config.composite, template=True)
+
+
+def _fine_tuned_encoder(name: str, options: dict[str, Any]) -> SpeechEncoder:
     """The registered speech encoder `name`, trainable unless `options` says `freeze: true`."""
     from facetalk.audio import build_encoder
 
-    options = dict(options or {})
+    options = dict(options)
     freeze = bool(options.pop("freeze", False))  # builders freeze by default; here fine-tuning is the point
     encoder = build_encoder(name, **options)
     encoder.requires_grad_(not freeze)
     return encoder
 
 
-def _build(*, feature_dim: int, motion_dim: int, fps: float, kind: str, channels: Sequence[str] | None, composite: bool,
-           motion_scale: float, encoder: str | None, encoder_options: dict[str, Any] | None, embed_dim: int,
-           widths: Sequence[int]) -> CompositeRegional:  # fmt: skip
+@register_model("composite_regional", CompositeRegionalConfig, inputs=_inputs,
+                presets={"small": {"embed_dim": 128, "widths": [32, 64, 128, 256]},
+                         "tiny": {"embed_dim": 16, "widths": [8, 8, 16, 16]}})  # fmt: skip
+def composite_regional(config: CompositeRegionalConfig, sizes: DataSizes) -> CompositeRegional:
+    """The paper's sizes: E = 256, ResNet-18 widths (64, 128, 256, 512) in the decoder and the face encoder.
+    Presets: `small` (E = 128, widths 32-256: trains on a 2-core CPU, the shipped synthetic-corpus model)
+    and `tiny` (E = 16, widths 8-16: tests). The reference motion, not a speaker id, carries the style."""
     speech_encoder = None
-    if encoder is not None:
-        speech_encoder = _fine_tuned_encoder(encoder, encoder_options)
-        if speech_encoder.dim != feature_dim:
-            raise InvalidInputError(f"composite_regional: feature_dim {feature_dim} does not match encoder {encoder!r} "
-                                    f"({speech_encoder.dim} channels); cache the features with the same encoder")  # fmt: skip
-    return CompositeRegional(speech_dim=feature_dim, motion_dim=motion_dim, embed_dim=embed_dim, decoder_widths=widths,
-                             encoder_widths=widths, composite=composite, motion_scale=motion_scale,
-                             speech_encoder=speech_encoder, fps=fps, kind=kind,
-                             channels=_channel_names(motion_dim, kind, channels))  # fmt: skip
-
-
-@MODELS.register("composite_regional")
-def composite_regional(*, feature_dim: int, motion_dim: int = len(ARKIT_NAMES), num_subjects: int = 0, fps: float = 30.0,
-                       kind: str = "blendshapes", channels: Sequence[str] | None = None, composite: bool = True,
-                       motion_scale: float = 1.0, encoder: str | None = None, encoder_options: dict[str, Any] | None = None,
-                       embed_dim: int = PAPER_EMBED_DIM) -> CompositeRegional:  # fmt: skip
-    """The paper's sizes: E = 256, ResNet-18 widths (64, 128, 256, 512) in the decoder and face encoder.
-
-    `num_subjects` is accepted like every builder's and unused: the reference motion, not a speaker
-    id, carries the style. `encoder` names a registered speech encoder to fine-tune end to end
-    (built with `encoder_options`); None reads cached features.
-    """
-    del num_subjects
-    return _build(feature_dim=feature_dim, motion_dim=motion_dim, fps=fps, kind=kind, channels=channels, composite=composite,
-                  motion_scale=motion_scale, encoder=encoder, encoder_options=encoder_options, embed_dim=embed_dim,
-                  widths=RESNET18_WIDTHS)  # fmt: skip
-
-
-@MODELS.register("composite_regional_small")
-def composite_regional_small(*, feature_dim: int, motion_dim: int = len(ARKIT_NAMES), num_subjects: int = 0,
-                             fps: float = 30.0, kind: str = "blendshapes", channels: Sequence[str] | None = None,
-                             composite: bool = True, motion_scale: float = 1.0, encoder: str | None = None,
-                             encoder_options: dict[str, Any] | None = None,
-                             embed_dim: int = 128) -> CompositeRegional:  # fmt: skip
-    """E = 128, widths (32, 64, 128, 256): trains on a 2-core CPU (the shipped synthetic-corpus model)."""
-    del num_subjects
-    return _build(feature_dim=feature_dim, motion_dim=motion_dim, fps=fps, kind=kind, channels=channels, composite=composite,
-                  motion_scale=motion_scale, encoder=encoder, encoder_options=encoder_options, embed_dim=embed_dim,
-                  widths=(32, 64, 128, 256))  # fmt: skip
-
-
-@MODELS.register("composite_regional_tiny")
-def composite_regional_tiny(*, feature_dim: int, motion_dim: int = len(ARKIT_NAMES), num_subjects: int = 0,
-                            fps: float = 30.0, kind: str = "blendshapes", channels: Sequence[str] | None = None,
-                            composite: bool = True, motion_scale: float = 1.0, encoder: str | None = None,
-                            encoder_options: dict[str, Any] | None = None, embed_dim: int = 16) -> CompositeRegional:  # fmt: skip
-    """E = 16, widths (8, 8, 16, 16): for tests."""
-    del num_subjects
-    return _build(feature_dim=feature_dim, motion_dim=motion_dim, fps=fps, kind=kind, channels=channels, composite=composite,
-                  motion_scale=motion_scale, encoder=encoder, encoder_options=encoder_options, embed_dim=embed_dim,
-                  widths=(8, 8, 16, 16))  # fmt: skip
+    if config.encoder is not None:
+        speech_encoder = _fine_tuned_encoder(config.encoder, config.encoder_options)
+        if speech_encoder.dim != sizes.feature_dim:
+            raise InvalidInputError(f"composite_regional: feature_dim {sizes.feature_dim} does not match encoder "
+                                    f"{config.encoder!r} ({speech_encoder.dim} channels)")  # fmt: skip
+    return CompositeRegional(speech_dim=sizes.feature_dim, motion_dim=sizes.motion_dim, embed_dim=config.embed_dim,
+                             decoder_widths=config.widths, encoder_widths=config.widths, composite=config.composite,
+                             motion_scale=config.motion_scale, speech_encoder=speech_encoder,
+                             face_encoder_norm=config.face_encoder_norm, reference_centre=config.reference_centre,
+                             fps=sizes.fps, kind=sizes.kind, channels=sizes.channel_names())  # fmt: skip

@@ -1,22 +1,44 @@
-"""`conv_baseline`: the tiny reference model that exercises the training framework end to end.
+"""`conv_baseline`: the small reference model that exercises the training framework end to end.
 
 Not from a paper: speech features at the motion rate (standardized with the training set's
 statistics) go through a linear projection plus a learned speaker embedding and a projection of the
 per-frame emotion vectors, a few residual 1D convolutions over time (non-causal, so each frame sees
 `layers * (kernel_size - 1)` neighbouring frames), and a linear head to the motion channels. It is
 fast enough to train in a minute on a CPU and processes any length.
+
+Options exercise the rest of the input pipeline and the training framework, as the paper models use them:
+
+- `text` and `phones`: per-frame text features (projected) and phone ids (embedded) are added to the
+  hidden frames.
+
+- `emotion_head`: per-frame emotion logits from the hidden frames (`extras["emotion_logits"]`), the
+  input of the `emotion_ce` loss term (emotion labels as a target). The emotion vectors then stop
+  being an input, so the head cannot read its answer.
+- `discriminator`: a small convolutional sequence discriminator trained against the model with LSGAN
+  losses, with its own optimizer (parameter group "discriminator", `optim.groups.discriminator`);
+  `train_step` alternates a discriminator update and a model update, and the discriminator is a
+  training-only module (not in the shipped `best/`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from facetalk.data.collate import Batch
-from facetalk.face.arkit import ARKIT_NAMES
-from facetalk.models.base import MODELS, Animator, ModelOutput
+from facetalk.models.base import Animator, DataSizes, ModelOutput, register_model
+from facetalk.models.inputs import InputSpec
 from facetalk.models.modules.feature_norm import MIN_FEATURE_STD, FeatureNorm
+from facetalk.text.phonemes import PHONE_VOCAB
+from facetalk.train import losses
 from facetalk.types import EMOTIONS
+
+if TYPE_CHECKING:
+    from facetalk.train.objective import Objective, Optimizers
 
 
 class ConvBlock(nn.Module):
@@ -32,26 +54,20 @@ class ConvBlock(nn.Module):
         return x + self.drop(self.act(self.conv(x)))
 
 
-class ConvEncoder(nn.Module):
-    """Speech features and speaker to hidden frames: (B, T, C) to (B, T, W)."""
+class SequenceDiscriminator(nn.Module):
+    """Scores each frame of a motion sequence as real (1) or generated (0): (B, T, D) to (B, T)."""
 
-    def __init__(self, *, feature_dim: int, width: int, num_subjects: int, layers: int, kernel_size: int, dropout: float) -> None:
+    def __init__(self, *, motion_dim: int, width: int, kernel_size: int) -> None:
         super().__init__()
-        self.project = nn.Linear(feature_dim, width)
-        self.norm = FeatureNorm(feature_dim)
-        # row num_subjects is the "unknown speaker" embedding used for subject index -1
-        self.subject = nn.Embedding(num_subjects + 1, width)
-        self.emotion = nn.Linear(len(EMOTIONS), width, bias=False)  # per-frame emotion vectors (B, T, 7)
-        self.blocks = nn.ModuleList(ConvBlock(width=width, kernel_size=kernel_size, dropout=dropout) for _ in range(layers))
+        self.net = nn.Sequential(
+            nn.Conv1d(motion_dim, width, kernel_size, padding=kernel_size // 2), nn.LeakyReLU(0.2),
+            nn.Conv1d(width, width, kernel_size, padding=kernel_size // 2), nn.LeakyReLU(0.2),
+            nn.Conv1d(width, 1, 1),
+        )  # fmt: skip
 
-    def forward(self, features: torch.Tensor, subject: torch.Tensor, emotion: torch.Tensor) -> torch.Tensor:
-        unknown = self.subject.num_embeddings - 1
-        subject = torch.where((subject < 0) | (subject >= unknown), torch.full_like(subject, unknown), subject)  # (B,)
-        x = self.project(self.norm(features)) + self.subject(subject)[:, None, :] + self.emotion(emotion)  # (B, T, W)
-        x = x.transpose(1, 2)  # (B, W, T)
-        for block in self.blocks:
-            x = block(x)
-        return x.transpose(1, 2)  # (B, T, W)
+    def forward(self, motion: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.net((motion * mask[..., None]).transpose(1, 2))[:, 0]  # (B, T)
+        return scores[mask > 0]  # real frames only, (N,)
 
 
 class ConvBaseline(Animator):
@@ -65,58 +81,126 @@ class ConvBaseline(Animator):
         layers: residual conv blocks.
         kernel_size: odd temporal kernel size.
         dropout: dropout probability inside the blocks.
+        emotion_head: predict per-frame emotion logits instead of reading emotion vectors.
+        text_dim: channels of per-frame text features to read; 0 reads none.
+        phones: read per-frame phone ids.
+        discriminator: None, or an adversary of the predicted motion (trained in `train_step`).
         fps: motion frames per second of the output.
         kind: "blendshapes", "vertices" or "params".
         channels: channel names of blendshape or parameter output.
     """
 
+    training_only = ("discriminator",)
+
     def __init__(self, *, feature_dim: int, motion_dim: int, num_subjects: int, width: int = 64, layers: int = 4,
-                 kernel_size: int = 5, dropout: float = 0.0, fps: float = 30.0, kind: str = "blendshapes",
-                 channels: tuple[str, ...] = ()) -> None:  # fmt: skip
+                 kernel_size: int = 5, dropout: float = 0.0, emotion_head: bool = False, text_dim: int = 0,
+                 phones: bool = False, discriminator: SequenceDiscriminator | None = None, fps: float = 30.0,
+                 kind: str = "blendshapes", channels: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd to keep T frames, got {kernel_size}")
         self.fps, self.kind, self.channels = fps, kind, tuple(channels)
-        self.encoder = ConvEncoder(feature_dim=feature_dim, width=width, num_subjects=num_subjects, layers=layers,
-                                   kernel_size=kernel_size, dropout=dropout)  # fmt: skip
+        self.norm = FeatureNorm(feature_dim)
+        self.project = nn.Linear(feature_dim, width)
+        # row num_subjects is the "unknown speaker" embedding used for subject index -1
+        self.subject = nn.Embedding(num_subjects + 1, width)
+        self.emotion = None if emotion_head else nn.Linear(len(EMOTIONS), width, bias=False)  # (B, T, 7) -> (B, T, W)
+        self.text = nn.Linear(text_dim, width, bias=False) if text_dim > 0 else None  # (B, T, C_text) -> (B, T, W)
+        self.phones = nn.Embedding(len(PHONE_VOCAB), width, padding_idx=0) if phones else None  # (B, T) -> (B, T, W)
+        self.blocks = nn.ModuleList(ConvBlock(width=width, kernel_size=kernel_size, dropout=dropout) for _ in range(layers))
         self.head = nn.Linear(width, motion_dim)
+        self.emotion_head = nn.Linear(width, len(EMOTIONS)) if emotion_head else None
+        self.discriminator = discriminator
+        self.step_logs = ("discriminator",) if discriminator is not None else ()
 
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.encoder.norm.mean.copy_(mean)
-        self.encoder.norm.std.copy_(std.clamp_min(MIN_FEATURE_STD))
+        self.norm.mean.copy_(mean)
+        self.norm.std.copy_(std.clamp_min(MIN_FEATURE_STD))
 
     def forward(self, batch: Batch) -> ModelOutput:
         features = batch["features"]  # (B, T, C)
-        emotion = batch.get("emotion")  # (B, T, 7)
-        if emotion is None:  # no labels: neutral throughout
-            emotion = torch.zeros(*features.shape[:2], len(EMOTIONS), device=features.device)
-            emotion[..., EMOTIONS.index("neutral")] = 1.0
-        hidden = self.encoder(features, batch["subject"], emotion)  # (B, T, W)
-        return ModelOutput(motion=self.head(hidden))  # (B, T, D)
+        unknown = self.subject.num_embeddings - 1
+        subject = batch["subject"]
+        subject = torch.where((subject < 0) | (subject >= unknown), torch.full_like(subject, unknown), subject)  # (B,)
+        x = self.project(self.norm(features)) + self.subject(subject)[:, None, :]  # (B, T, W)
+        if self.emotion is not None and "emotion" in batch:  # frames without labels (mask 0) add nothing
+            x = x + self.emotion(batch["emotion"] * batch["emotion_mask"][..., None])
+        if self.text is not None:
+            x = x + self.text(batch["text"])
+        if self.phones is not None:
+            x = x + self.phones(batch["phone_ids"])
+        h = x.transpose(1, 2)  # (B, W, T)
+        for block in self.blocks:
+            h = block(h)
+        hidden = h.transpose(1, 2)  # (B, T, W)
+        motion = self.head(hidden)  # (B, T, D)
+        extras = {}
+        if self.emotion_head is not None:
+            extras["emotion_logits"] = self.emotion_head(hidden)  # (B, T, 7)
+        if self.discriminator is not None:
+            extras["fake_scores"] = self.discriminator(motion, batch["mask"])  # (N,)
+        return ModelOutput(motion=motion, extras=extras)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        if self.discriminator is None:
+            return super().parameter_groups()
+        adversary = {id(p) for p in self.discriminator.parameters()}
+        return {"model": [p for p in self.parameters() if id(p) not in adversary],
+                "discriminator": list(self.discriminator.parameters())}  # fmt: skip
+
+    def train_step(self, batch: Batch, objective: Objective, optimizers: Optimizers,
+                   forward: Callable[[Batch], ModelOutput]) -> dict[str, torch.Tensor]:  # fmt: skip
+        """With a discriminator: update it on real vs generated frames, then the model on the objective
+        (whose `adversarial` term pulls the discriminator's scores of generated frames to 1)."""
+        if self.discriminator is None:
+            return super().train_step(batch, objective, optimizers, forward)
+        output = forward(batch)
+        real = self.discriminator(batch["motion"], batch["mask"])  # (N,)
+        fake = self.discriminator(output.motion.detach(), batch["mask"])  # (N,)
+        discriminator_loss = losses.lsgan_discriminator_loss(real, fake)
+        optimizers.step("discriminator", discriminator_loss)
+        # the updated discriminator scores the prediction for the model's adversarial term
+        output.extras["fake_scores"] = self.discriminator(output.motion, batch["mask"])
+        loss, terms = objective(output, batch)
+        optimizers.step("model", loss)
+        return {"loss": loss, **terms, "discriminator": discriminator_loss}
 
 
-@MODELS.register("conv_baseline")
-def conv_baseline(*, feature_dim: int, motion_dim: int = len(ARKIT_NAMES), num_subjects: int = 0, fps: float = 30.0,
-                  kind: str = "blendshapes", channels: list[str] | tuple[str, ...] | None = None, width: int = 64,
-                  layers: int = 4, kernel_size: int = 5, dropout: float = 0.1) -> ConvBaseline:  # fmt: skip
-    """The reference size: 64 channels, 4 blocks of kernel 5; ARKit-52 output by default."""
-    return ConvBaseline(feature_dim=feature_dim, motion_dim=motion_dim, num_subjects=num_subjects, width=width, layers=layers,
-                        kernel_size=kernel_size, dropout=dropout, fps=fps, kind=kind,
-                        channels=_channels(motion_dim, kind, channels))  # fmt: skip
+@dataclass
+class ConvBaselineConfig:
+    """Options of `conv_baseline` (see `ConvBaseline`).
+
+    Attributes:
+        discriminator_width: channels of the discriminator; 0 trains without one.
+    """
+
+    width: int = 64
+    layers: int = 4
+    kernel_size: int = 5
+    dropout: float = 0.1
+    emotion_head: bool = False
+    text: bool = False
+    phones: bool = False
+    discriminator_width: int = 0
 
 
-def _channels(motion_dim: int, kind: str, channels: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """The given channel names, else ARKit's names for 52 blendshape channels, else none."""
-    if channels is not None:
-        return tuple(channels)
-    return ARKIT_NAMES if kind == "blendshapes" and motion_dim == len(ARKIT_NAMES) else ()
+def _inputs(config: ConvBaselineConfig) -> InputSpec:
+    return InputSpec(emotion=True, text=config.text, phones=config.phones)
 
 
-@MODELS.register("conv_baseline_tiny")
-def conv_baseline_tiny(*, feature_dim: int, motion_dim: int = len(ARKIT_NAMES), num_subjects: int = 0, fps: float = 30.0,
-                       kind: str = "blendshapes",
-                       channels: list[str] | tuple[str, ...] | None = None) -> ConvBaseline:  # fmt: skip
-    """Width 16, 2 blocks, no dropout: for tests."""
-    return ConvBaseline(feature_dim=feature_dim, motion_dim=motion_dim, num_subjects=num_subjects, width=16, layers=2,
-                        kernel_size=3, dropout=0.0, fps=fps, kind=kind,
-                        channels=_channels(motion_dim, kind, channels))  # fmt: skip
+@register_model("conv_baseline", ConvBaselineConfig, inputs=_inputs,
+                presets={"tiny": {"width": 16, "layers": 2, "kernel_size": 3, "dropout": 0.0},
+                         "adversarial_tiny": {"width": 16, "layers": 2, "kernel_size": 3, "dropout": 0.0,
+                                              "discriminator_width": 16}})  # fmt: skip
+def conv_baseline(config: ConvBaselineConfig, sizes: DataSizes) -> ConvBaseline:
+    """The reference size: 64 channels, 4 blocks of kernel 5; `tiny` (width 16, 2 blocks) for tests,
+    `adversarial_tiny` the same with a discriminator."""
+    discriminator = None
+    if config.discriminator_width > 0:
+        discriminator = SequenceDiscriminator(motion_dim=sizes.motion_dim, width=config.discriminator_width,
+                                              kernel_size=config.kernel_size)  # fmt: skip
+    return ConvBaseline(feature_dim=sizes.feature_dim, motion_dim=sizes.motion_dim, num_subjects=sizes.num_subjects,
+                        width=config.width, layers=config.layers, kernel_size=config.kernel_size, dropout=config.dropout,
+                        emotion_head=config.emotion_head, text_dim=sizes.text_dim if config.text else 0, phones=config.phones,
+                        discriminator=discriminator, fps=sizes.fps, kind=sizes.kind,
+                        channels=sizes.channel_names())  # fmt: skip

@@ -51,6 +51,10 @@ STRESS_DIGITS = ("0", "1", "2")
 
 _VOWEL_SET = frozenset(VOWELS)
 _PHONE_SET = frozenset(ARPABET)
+PAD_PHONE = "<pad>"
+PHONE_VOCAB: tuple[str, ...] = (PAD_PHONE, SILENCE, *ARPABET)
+"""Phone ids of model inputs: 0 pads, 1 is silence, then the 39 ARPAbet phones without stress."""
+_PHONE_IDS = {label: index for index, label in enumerate(PHONE_VOCAB)}
 
 
 def base_phone(label: str) -> str:
@@ -258,3 +262,9 @@ def ipa_to_arpabet(ipa: str | Sequence[str]) -> list[str]:
     if unknown:
         raise InvalidInputError(f"IPA symbols without an ARPAbet equivalent: {' '.join(unknown)}")
     return [label for segment in segments for label in segment.arpabet]
+
+
+def phone_id(label: str) -> int:
+    """The id of a phone label in `PHONE_VOCAB`: stress is dropped, and anything that is not an
+    ARPAbet phone (silence, noise, spoken-noise markers of aligners) counts as silence."""
+    return _PHONE_IDS.get(base_phone(label), _PHONE_IDS[SILENCE])

@@ -2,8 +2,10 @@
 
 A checkpoint is a directory `RUN_DIR/checkpoints/step-NNNNNNNN/` holding
 
-- `model.json` + `model.safetensors`: the model (loadable by `facetalk.load_model`);
-- `optimizer.safetensors` + `optimizer.json`: the optimizer's tensors and its other state;
+- `model.json` + `model.safetensors`: the whole model, training-only modules included (loadable by
+  `facetalk.load_model`);
+- `optimizer-<group>.safetensors` + `optimizer-<group>.json`: each optimizer's tensors and its other
+  state, one pair per parameter group;
 - `rng.safetensors`: torch's CPU random state;
 - `state.json`: the training state (step, data order position, early stopping, Python and numpy
   random states).
@@ -19,6 +21,7 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,8 @@ from facetalk.models.base import Animator, save_model
 
 LATEST = "latest.json"
 STEP_DIGITS = 8
-CHECKPOINT_FILES = ("model.json", "model.safetensors", "optimizer.safetensors", "optimizer.json", "rng.safetensors", "state.json")
+CHECKPOINT_FILES = ("model.json", "model.safetensors", "rng.safetensors", "state.json")
+"""Files every checkpoint has, besides one optimizer pair per group."""
 
 
 def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -67,15 +71,19 @@ def _numpy_rng_state() -> list[Any]:
     return [name, np.asarray(keys).tolist(), int(position), int(has_gauss), float(cached)]
 
 
-def save_checkpoint(run_dir: str | os.PathLike[str], *, step: int, model: Animator, optimizer: torch.optim.Optimizer,
-                    state: dict[str, Any], keep: int = 1) -> Path:  # fmt: skip
+def _optimizer_files(group: str) -> tuple[str, str]:
+    return f"optimizer-{group}.safetensors", f"optimizer-{group}.json"
+
+
+def save_checkpoint(run_dir: str | os.PathLike[str], *, step: int, model: Animator,
+                    optimizers: Mapping[str, torch.optim.Optimizer], state: dict[str, Any], keep: int = 1) -> Path:  # fmt: skip
     """Write a checkpoint of training after `step` steps and point `latest.json` at it.
 
     Args:
         run_dir: the run directory.
         step: optimizer steps done.
         model: the (unwrapped) model.
-        optimizer: its optimizer.
+        optimizers: its optimizers by parameter group.
         state: JSON-serializable training state (data order, early stopping, ...).
         keep: how many step checkpoints to keep (older ones are removed).
     """
@@ -85,11 +93,14 @@ def save_checkpoint(run_dir: str | os.PathLike[str], *, step: int, model: Animat
     name = f"step-{step:0{STEP_DIGITS}d}"
     with atomic_directory(root / name) as tmp:
         save_model(model, tmp)
-        tensors, other = _flatten_optimizer(optimizer.state_dict())
-        save_file(tensors, str(tmp / "optimizer.safetensors"))
-        (tmp / "optimizer.json").write_text(json.dumps(other))
+        for group, optimizer in optimizers.items():
+            tensors_name, other_name = _optimizer_files(group)
+            tensors, other = _flatten_optimizer(optimizer.state_dict())
+            save_file(tensors, str(tmp / tensors_name))
+            (tmp / other_name).write_text(json.dumps(other))
         save_file({"torch": torch.get_rng_state()}, str(tmp / "rng.safetensors"))
-        full = {**state, "step": step, "python_rng": _python_rng_state(), "numpy_rng": _numpy_rng_state()}
+        full = {**state, "step": step, "optimizers": list(optimizers), "python_rng": _python_rng_state(),
+                "numpy_rng": _numpy_rng_state()}  # fmt: skip
         (tmp / "state.json").write_text(json.dumps(full, indent=1))
     with atomic_output(root / LATEST) as tmp_file:
         tmp_file.write_text(json.dumps({"checkpoint": name, "step": step}) + "\n")
@@ -112,25 +123,29 @@ def latest_checkpoint(run_dir: str | os.PathLike[str]) -> Path | None:
 
 
 def load_checkpoint(directory: str | os.PathLike[str], *, model: Animator,
-                    optimizer: torch.optim.Optimizer) -> dict[str, Any]:  # fmt: skip
-    """Restore model weights, optimizer state and every random state; return the training state."""
+                    optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, Any]:  # fmt: skip
+    """Restore the model's weights (every module), each optimizer's state and every random state; return
+    the training state."""
     from safetensors.torch import load_file
 
     path = Path(directory)
-    for name in CHECKPOINT_FILES:
+    required = [*CHECKPOINT_FILES, *(name for group in optimizers for name in _optimizer_files(group))]
+    for name in required:
         if not (path / name).is_file():
             raise InvalidInputError(f"{path}: incomplete checkpoint ({name} is missing)")
     try:
         model.load_state_dict(load_file(str(path / "model.safetensors")))
-        optimizer.load_state_dict(
-            _unflatten_optimizer(
-                load_file(str(path / "optimizer.safetensors")), json.loads((path / "optimizer.json").read_text())
-            )
-        )
+        for group, optimizer in optimizers.items():
+            tensors_name, other_name = _optimizer_files(group)
+            other = json.loads((path / other_name).read_text())
+            optimizer.load_state_dict(_unflatten_optimizer(load_file(str(path / tensors_name)), other))
         torch.set_rng_state(load_file(str(path / "rng.safetensors"))["torch"])
         state: dict[str, Any] = json.loads((path / "state.json").read_text())
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise InvalidInputError(f"{path}: unreadable checkpoint ({exc})") from None
+    except Exception as exc:  # safetensors raises its own error type for truncated or corrupt files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInputError(f"{path}: unreadable checkpoint ({reason})") from None
+    if sorted(state.pop("optimizers", list(optimizers))) != sorted(optimizers):
+        raise InvalidInputError(f"{path}: the checkpoint's optimizers do not match the model's parameter groups")
     version, internal, gauss = state.pop("python_rng")
     random.setstate((version, tuple(internal), gauss))
     name, keys, position, has_gauss, cached = state.pop("numpy_rng")

@@ -1,14 +1,17 @@
 """The training loop: one function, read top to bottom.
 
-AdamW with linear warm-up and cosine decay, gradient clipping, an optional frozen encoder for the
-first steps, validation every N steps with best-model selection and early stopping, CSV logs, a
-progress bar, and checkpoints from which `resume=True` continues exactly: the data order comes from
-(seed, epoch, position), and every random state is restored, so a resumed run logs the same losses
-as one that was never stopped.
+One AdamW per parameter group of the model with linear warm-up and cosine decay, gradient clipping,
+an optional frozen encoder for the first steps, the model's own `train_step` (the default predicts,
+weighs the objective and updates; adversarial models alternate their groups), validation every N
+steps with best-model selection and early stopping, CSV logs, a progress bar, and checkpoints from
+which `resume=True` continues exactly: the data order and style-reference draws come from (seed,
+epoch, position), and every module, optimizer and random state is restored, so a resumed run logs
+the same losses as one that was never stopped.
 
 Files under the run directory: `config.yaml` (the resolved config), `train.csv` (step, epoch, lr,
-loss and each loss term, per step), `val.csv` (step, val_loss, best; step 0 is the untrained model), `checkpoints/` (see
-`facetalk.train.checkpoint`), `best/` (the best model so far, loadable by `facetalk.load_model`).
+loss, each loss term and the model's `step_logs`, per step), `val.csv` (step, val_loss, best; step 0
+is the untrained model), `checkpoints/` (see `facetalk.train.checkpoint`), `best/` (the best model so
+far without its training-only modules, loadable by `facetalk.load_model`).
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from facetalk.config import Config, OptimConfig, config_to_yaml, load_config
+from facetalk.config import Config, config_to_yaml, load_config
 from facetalk.data.collate import Batch, collate
 from facetalk.data.windows import WindowDataset
 from facetalk.errors import InvalidInputError
 from facetalk.models.base import Animator, save_model
 from facetalk.train import distributed
 from facetalk.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from facetalk.train.objective import Optimizers
 from facetalk.train.recipe import Recipe, build_recipe
 
 VAL_BATCH_SIZE = 8
@@ -73,19 +77,11 @@ class TrainResult:
     model: Animator
 
 
-def learning_rate(step: int, optim: OptimConfig, max_steps: int) -> float:
-    """Linear warm-up over `warmup_steps`, then cosine decay to `min_lr_ratio * lr` at `max_steps`."""
-    if step < optim.warmup_steps:
-        return optim.lr * (step + 1) / optim.warmup_steps
-    progress = min(1.0, (step - optim.warmup_steps) / max(1, max_steps - optim.warmup_steps))
-    floor = optim.lr * optim.min_lr_ratio
-    return floor + 0.5 * (optim.lr - floor) * (1.0 + math.cos(math.pi * progress))
-
-
 def batches(dataset: WindowDataset, sampler: DistributedSampler[Any], batch_size: int, state: TrainState) -> Iterator[Batch]:
     """Endless batches from `state.epoch`/`state.position` on, advancing them; the order depends only on them."""
     while True:
         sampler.set_epoch(state.epoch)
+        dataset.set_epoch(state.epoch)
         order = list(sampler)  # this process's share of a permutation seeded by (seed, epoch)
         num_batches = len(order) // batch_size
         if num_batches == 0:
@@ -105,7 +101,7 @@ def evaluate(model: Animator, recipe: Recipe, device: torch.device) -> float:
     for first in range(0, len(recipe.val_set), VAL_BATCH_SIZE):
         items = [recipe.val_set[i] for i in range(first, min(first + VAL_BATCH_SIZE, len(recipe.val_set)))]
         batch = {key: value.to(device) for key, value in collate(items).items()}
-        loss, _ = recipe.loss(model(batch), batch)
+        loss, _ = recipe.objective(model(batch), batch)
         weight = batch["mask"].sum().item()
         total, frames = total + loss.item() * weight, frames + weight
     model.train()
@@ -186,11 +182,11 @@ def train(config: Config | str | os.PathLike[str], out: str | os.PathLike[str], 
     seed_everything(cfg.seed)
     recipe = build_recipe(config, dist, cache_dir())
     model = recipe.model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=(opt.beta1, opt.beta2), weight_decay=opt.weight_decay)
     encoder_params = [p for name, p in model.named_parameters() if name.startswith(cfg.encoder_prefix)]
+    optimizers = Optimizers(model.parameter_groups(), opt, max_steps=cfg.max_steps, frozen=encoder_params)
     state = TrainState()
     if checkpoint is not None:
-        state = TrainState(**load_checkpoint(checkpoint, model=model, optimizer=optimizer)["train"])
+        state = TrainState(**load_checkpoint(checkpoint, model=model, optimizers=optimizers.optimizers)["train"])
     else:
         # after the seeded init, one stream for dropout; identical on every rank, so rank 0's checkpoint resumes all
         seed_everything(cfg.seed + 1)
@@ -198,7 +194,7 @@ def train(config: Config | str | os.PathLike[str], out: str | os.PathLike[str], 
     sampler: DistributedSampler[Any] = DistributedSampler(recipe.train_set, num_replicas=dist.world_size, rank=dist.rank,  # type: ignore[arg-type]
                                                           shuffle=True, seed=cfg.seed, drop_last=True)  # fmt: skip
 
-    term_names = list(recipe.loss_weights)
+    term_names = [*recipe.objective.terms, *model.step_logs]
     val_losses: dict[int, float] = {}
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -216,7 +212,7 @@ def train(config: Config | str | os.PathLike[str], out: str | os.PathLike[str], 
         if val < state.best_val:
             state.best_val, state.best_step, state.bad_validations = val, state.step, 0
             if dist.is_main:
-                save_model(model, run_dir / "best")
+                save_model(model, run_dir / "best", inference=True)
         else:
             state.bad_validations += 1
             state.stopped = 0 < cfg.patience <= state.bad_validations
@@ -233,23 +229,12 @@ def train(config: Config | str | os.PathLike[str], out: str | os.PathLike[str], 
     model.train()
     while state.step < cfg.max_steps and not state.stopped:
         batch = {key: value.to(device) for key, value in next(data).items()}
-        lr = learning_rate(state.step, opt, cfg.max_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-
-        output = ddp_model(batch)
-        loss, terms = recipe.loss(output, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        if state.step < cfg.freeze_encoder_steps:  # paper 001: train the rest first; AdamW skips params without grads
-            for param in encoder_params:
-                param.grad = None
-        if opt.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
-        optimizer.step()
+        lr = optimizers.set_step(state.step)["model" if "model" in optimizers.optimizers else next(iter(optimizers.optimizers))]
+        optimizers.freeze = state.step < cfg.freeze_encoder_steps
+        values = model.train_step(batch, recipe.objective, optimizers, ddp_model)
         state.step += 1
 
-        logged = {name: distributed.mean(value.detach(), dist).item() for name, value in {"loss": loss, **terms}.items()}
+        logged = {name: distributed.mean(value.detach(), dist).item() for name, value in values.items()}
         if dist.is_main:
             elapsed = time.perf_counter() - started
             train_log.write({"step": state.step, "epoch": state.epoch, "lr": f"{lr:.8g}", "elapsed_s": f"{elapsed:.3f}",
@@ -263,7 +248,8 @@ def train(config: Config | str | os.PathLike[str], out: str | os.PathLike[str], 
         if state.step % cfg.val_every == 0 or last:
             validate()
         if dist.is_main and (state.step % cfg.checkpoint_every == 0 or last or state.stopped):
-            save_checkpoint(run_dir, step=state.step, model=model, optimizer=optimizer, state={"train": asdict(state)})
+            save_checkpoint(run_dir, step=state.step, model=model, optimizers=optimizers.optimizers,
+                            state={"train": asdict(state)})  # fmt: skip
     bar.close()
     if dist.is_main and board is not None:
         board.close()

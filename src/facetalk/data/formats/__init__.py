@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, cast
 
 from facetalk.data.sample import Sample
@@ -44,13 +44,21 @@ def open_dataset(name: str, root: str | os.PathLike[str], *, split: str = "train
         **options: passed to the adapter, e.g. `on_bad="stop"` for the research-dataset adapters
             (see `facetalk.data.validate`).
     """
+    try:
+        check_dataset_options(name, options)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{root}: {exc}") from None
     factory = cast(Callable[..., ClipDataset], DATASETS.get(name))
-    accepted = inspect.signature(factory).parameters
-    for option in options:
-        if option not in accepted:
-            known = ", ".join(p for p in accepted if p not in ("root", "split")) or "none"
-            raise InvalidInputError(f"{root}: dataset {name!r} has no option {option!r} (options: {known})")
     return factory(root, split=split, **options)
+
+
+def check_dataset_options(name: str, options: Mapping[str, Any]) -> None:
+    """Raise a one-line error for an option the adapter of dataset `name` does not take."""
+    accepted = inspect.signature(DATASETS.get(name)).parameters
+    for option in options:
+        if option not in accepted or option in ("root", "split"):
+            known = ", ".join(p for p in accepted if p not in ("root", "split")) or "none"
+            raise InvalidInputError(f"dataset {name!r} has no option {option!r} (options: {known})")
 
 
 from facetalk.data.formats import a2f as a2f  # noqa: E402

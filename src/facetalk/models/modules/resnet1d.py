@@ -4,10 +4,12 @@ He et al. 2016's ResNet with its 2D convolutions replaced by 1D convolutions ove
 paper 001 (Wu et al. 2023, §4.4) uses for both its motion decoder and its face-motion encoder. Two
 departures from the image network:
 
-- Normalisation is a per-frame LayerNorm over the channels (`FrameLayerNorm`), not BatchNorm. Our
-  batches are padded windows of different lengths, and inference runs on a batch of one clip: batch
-  statistics would mix padding into the real frames' statistics in training and would not match the
-  running averages on one clip at inference. A per-frame norm depends on nothing but the frame.
+- Normalisation is either a per-frame LayerNorm over the channels (`FrameLayerNorm`, `norm="layer"`),
+  which depends on nothing but the frame, or BatchNorm over the real frames only (`MaskedBatchNorm1d`,
+  `norm="batch"`), whose statistics leave padding out in training and are the running averages at
+  inference. A per-frame norm removes each frame's overall scale: right for a decoder fed speech,
+  wrong for an encoder that must tell a large movement from a small one (paper 001's face encoder,
+  whose per-frame LayerNorm left it blind to a speaker's amplitude until its ReLUs all died).
 - The stem is a single kernel-3, stride-1 convolution (no stride-2 stem, no max-pool), so the time
   resolution only changes where a stage's stride says so.
 
@@ -45,8 +47,30 @@ def downsample_mask(mask: torch.Tensor, stride: int) -> torch.Tensor:
 class FrameLayerNorm(nn.LayerNorm):
     """LayerNorm over the channels of each frame of a channels-first sequence: (B, C, T) to (B, C, T)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d whose training statistics count the real frames only: (B, C, T) with a (B, T) mask."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.training or mask is None:
+            return super().forward(x)
+        weights = mask.to(x.dtype)[:, None, :]  # (B, 1, T)
+        count = weights.sum().clamp_min(2.0)
+        mean = (x * weights).sum(dim=(0, 2)) / count  # (C,)
+        var = ((x - mean[None, :, None]).square() * weights).sum(dim=(0, 2)) / count  # (C,)
+        assert self.running_mean is not None and self.running_var is not None
+        with torch.no_grad():
+            self.running_mean.lerp_(mean, self.momentum or 0.1)
+            self.running_var.lerp_(var * count / (count - 1.0), self.momentum or 0.1)
+        y = (x - mean[None, :, None]) / torch.sqrt(var[None, :, None] + self.eps)
+        return y * self.weight[None, :, None] + self.bias[None, :, None]
+
+
+Norm = FrameLayerNorm | MaskedBatchNorm1d
+NORMS = {"layer": FrameLayerNorm, "batch": MaskedBatchNorm1d}
 
 
 class BasicBlock1d(nn.Module):
@@ -61,19 +85,19 @@ class BasicBlock1d(nn.Module):
         stride: temporal stride of the first convolution; T frames become ceil(T / stride).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, norm: str = "layer") -> None:
         super().__init__()
         self.stride = stride
         pad = KERNEL_SIZE // 2
         self.conv1 = nn.Conv1d(in_channels, out_channels, KERNEL_SIZE, stride=stride, padding=pad, bias=False)
-        self.norm1 = FrameLayerNorm(out_channels)
+        self.norm1: Norm = NORMS[norm](out_channels)
         self.conv2 = nn.Conv1d(out_channels, out_channels, KERNEL_SIZE, padding=pad, bias=False)
-        self.norm2 = FrameLayerNorm(out_channels)
+        self.norm2: Norm = NORMS[norm](out_channels)
         self.act = nn.ReLU()
-        self.shortcut: nn.Module = nn.Identity()
+        self.shortcut: nn.ModuleList | None = None  # a 1x1 convolution and a norm, when the shape changes
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv1d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                          FrameLayerNorm(out_channels))  # fmt: skip
+            self.shortcut = nn.ModuleList([nn.Conv1d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                           NORMS[norm](out_channels)])  # fmt: skip
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Run the block.
@@ -86,9 +110,13 @@ class BasicBlock1d(nn.Module):
             Frames, shape (B, C_out, ceil(T / stride)).
         """
         out_mask = None if mask is None else downsample_mask(mask, self.stride)
-        h = self.act(self.norm1(self.conv1(masked(x, mask))))  # (B, C_out, T / stride)
-        h = self.norm2(self.conv2(masked(h, out_mask)))  # (B, C_out, T / stride)
-        return self.act(h + self.shortcut(x))  # the 1x1 shortcut is frame-local: padding cannot leak through it
+        h = self.act(self.norm1(self.conv1(masked(x, mask)), out_mask))  # (B, C_out, T / stride)
+        h = self.norm2(self.conv2(masked(h, out_mask)), out_mask)  # (B, C_out, T / stride)
+        shortcut = x
+        if self.shortcut is not None:  # frame-local: padding cannot leak through it
+            projection, norm = self.shortcut
+            shortcut = norm(projection(x), out_mask)
+        return self.act(h + shortcut)
 
 
 class ResNet1D(nn.Module):
@@ -103,10 +131,12 @@ class ResNet1D(nn.Module):
         widths: channels of each stage.
         blocks: basic blocks in each stage.
         strides: temporal stride of each stage (1 everywhere keeps the frame rate).
+        norm: "layer" (per-frame LayerNorm) or "batch" (masked BatchNorm).
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, widths: Sequence[int] = (64, 128, 256, 512),
-                 blocks: Sequence[int] = (2, 2, 2, 2), strides: Sequence[int] = (1, 1, 1, 1)) -> None:  # fmt: skip
+                 blocks: Sequence[int] = (2, 2, 2, 2), strides: Sequence[int] = (1, 1, 1, 1),
+                 norm: str = "layer") -> None:  # fmt: skip
         super().__init__()
         if not len(widths) == len(blocks) == len(strides) >= 1:
             raise ValueError(f"widths, blocks and strides must name the same stages, got {widths}, {blocks}, {strides}")
@@ -114,13 +144,15 @@ class ResNet1D(nn.Module):
             raise ValueError(f"every stage needs a block and a positive stride, got blocks {blocks}, strides {strides}")
         self.time_stride = math.prod(strides)
         self.stem = nn.Conv1d(in_channels, widths[0], KERNEL_SIZE, padding=KERNEL_SIZE // 2, bias=False)
-        self.stem_norm = FrameLayerNorm(widths[0])
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        self.stem_norm: Norm = NORMS[norm](widths[0])
         self.act = nn.ReLU()
         layers: list[BasicBlock1d] = []
         channels = widths[0]
         for width, count, stride in zip(widths, blocks, strides, strict=True):
             for index in range(count):
-                layers.append(BasicBlock1d(channels, width, stride=stride if index == 0 else 1))
+                layers.append(BasicBlock1d(channels, width, stride=stride if index == 0 else 1, norm=norm))
                 channels = width
         self.blocks = nn.ModuleList(layers)
         self.block_strides = tuple(block.stride for block in layers)
@@ -137,7 +169,7 @@ class ResNet1D(nn.Module):
             Frames, shape (B, C_out, T') with T' = ceil(T / s) applied stage by stage (T / `time_stride`
             when the strides divide T); `output_mask(mask)` tells its real frames.
         """
-        h = self.act(self.stem_norm(self.stem(masked(x, mask))))  # (B, W_0, T)
+        h = self.act(self.stem_norm(self.stem(masked(x, mask)), mask))  # (B, W_0, T)
         for block, stride in zip(self.blocks, self.block_strides, strict=True):
             h = block(h, mask)  # (B, W_i, T_i)
             if mask is not None:

@@ -1,0 +1,210 @@
+"""What training minimizes and how it steps: loss terms by name, and one optimizer per parameter group.
+
+Configs weight loss terms by name: `loss: {reconstruction: 1.0, velocity: {weight: 0.5, options: {kind: l1}}}`.
+Each term is a function `(output, batch, **options) -> 0-dim tensor` registered in `LOSS_TERMS`; its
+options are its keyword arguments, checked when the config loads. `Objective` adds the weighted terms.
+
+`Optimizers` holds one AdamW per parameter group of a model (`Animator.parameter_groups`: usually
+just "model"; a generator and a discriminator for adversarial models), each with its own settings
+and schedule (`optim.groups`), and `Optimizers.step(group, loss)` does one update of one group. A
+model's `train_step` decides which groups step on which losses; the default one steps "model" on
+the objective.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from facetalk.data.collate import Batch
+from facetalk.errors import InvalidInputError
+from facetalk.registry import Registry
+from facetalk.train import losses
+
+if TYPE_CHECKING:
+    from facetalk.config import OptimConfig
+    from facetalk.models.base import ModelOutput
+
+LossTerm = Callable[..., torch.Tensor]
+LOSS_TERMS: Registry[LossTerm] = Registry("loss term")
+"""Loss terms a config can weight by name; each is `(output, batch, **options) -> tensor`."""
+
+
+def _extra(output: ModelOutput, name: str, term: str) -> torch.Tensor:
+    if name not in output.extras:
+        raise InvalidInputError(f"loss term {term!r} needs a model that predicts {name!r}")
+    return output.extras[name]
+
+
+@LOSS_TERMS.register("reconstruction")
+def reconstruction(output: ModelOutput, batch: Batch, *, kind: str = "l2") -> torch.Tensor:
+    """Per-frame distance of the motion to the target (`kind`: l2, l1 or smooth_l1), over real frames."""
+    return losses.reconstruction_loss(output.motion, batch["motion"], mask=batch["mask"], kind=kind)  # type: ignore[arg-type]
+
+
+@LOSS_TERMS.register("reconstruction_l1")
+def reconstruction_l1(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """`reconstruction` with `kind: l1`."""
+    return losses.reconstruction_loss(output.motion, batch["motion"], mask=batch["mask"], kind="l1")
+
+
+@LOSS_TERMS.register("velocity")
+def velocity(output: ModelOutput, batch: Batch, *, kind: str = "l2") -> torch.Tensor:
+    """Distance of frame-to-frame differences of the motion to the target's."""
+    return losses.velocity_loss(output.motion, batch["motion"], mask=batch["mask"], kind=kind)  # type: ignore[arg-type]
+
+
+@LOSS_TERMS.register("sparsity")
+def sparsity(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Mean absolute value of the predicted channels (blendshape sparsity)."""
+    return losses.sparsity_loss(output.motion, mask=batch["mask"])
+
+
+@LOSS_TERMS.register("frame_l2")
+def frame_l2(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Paper 001's Eq. 4: the sum over a window's frames of each frame's L2 error, averaged over windows."""
+    return losses.frame_norm_loss(output.motion, batch["motion"], mask=batch["mask"])
+
+
+@LOSS_TERMS.register("embedding_l1")
+def embedding_l1(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Paper 001's ‖W‖₁ (models that predict `extras["embedding_l1"]`)."""
+    return _extra(output, "embedding_l1", "embedding_l1")
+
+
+@LOSS_TERMS.register("emotion_ce")
+def emotion_ce(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Cross-entropy of per-frame emotion logits (`extras["emotion_logits"]`, (B, T, 7)) against the labels.
+
+    The labels are the batch's emotion vectors normalised to sum 1 (soft targets); frames of clips
+    without labels (`emotion_mask` 0) do not count. A batch without any label gives 0.
+    """
+    logits = _extra(output, "emotion_logits", "emotion_ce")
+    if "emotion" not in batch:
+        return logits.sum() * 0.0
+    labels = batch["emotion"]
+    mask = batch["emotion_mask"] * (labels.sum(dim=-1) > 0)
+    if mask.sum() == 0:
+        return logits.sum() * 0.0
+    targets = labels / labels.sum(dim=-1, keepdim=True).clamp_min(1e-8)  # (B, T, 7)
+    return losses.cross_entropy_loss(logits, targets, mask=mask)
+
+
+@LOSS_TERMS.register("adversarial")
+def adversarial(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """LSGAN generator term on a discriminator's scores of the prediction (`extras["fake_scores"]`)."""
+    return losses.lsgan_generator_loss(_extra(output, "fake_scores", "adversarial"))
+
+
+@dataclass(frozen=True)
+class WeightedTerm:
+    """A loss term's weight and options, as a config gives them."""
+
+    weight: float
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_loss(config: Mapping[str, Any]) -> dict[str, WeightedTerm]:
+    """The `loss` map of a config, each entry a weight or `{weight, options}`, checked against `LOSS_TERMS`.
+
+    Raises:
+        InvalidInputError: an unknown term, an unknown option of a term, or a malformed entry.
+    """
+    out: dict[str, WeightedTerm] = {}
+    for name, entry in config.items():
+        if name not in LOSS_TERMS:
+            raise InvalidInputError(f"unknown loss term {name!r} (known: {', '.join(LOSS_TERMS.names())})")
+        if isinstance(entry, int | float) and not isinstance(entry, bool):
+            out[name] = WeightedTerm(float(entry))
+            continue
+        if not isinstance(entry, Mapping) or set(entry) - {"weight", "options"} or "weight" not in entry:
+            raise InvalidInputError(f"loss.{name}: expected a weight or {{weight: w, options: {{...}}}}, got {entry!r}")
+        options = dict(entry.get("options") or {})
+        accepted = list(inspect.signature(LOSS_TERMS.get(name)).parameters)[2:]
+        for option in options:
+            if option not in accepted:
+                raise InvalidInputError(f"loss.{name}: unknown option {option!r} (options: {', '.join(accepted) or 'none'})")
+        out[name] = WeightedTerm(float(entry["weight"]), options)
+    return out
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The weighted sum of named loss terms."""
+
+    terms: dict[str, WeightedTerm]
+
+    @classmethod
+    def from_config(cls, loss: Mapping[str, Any]) -> Objective:
+        return cls(parse_loss(loss))
+
+    def __call__(self, output: ModelOutput, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted total and each (unweighted) term."""
+        values = {name: LOSS_TERMS.get(name)(output, batch, **term.options) for name, term in self.terms.items()}
+        zero = torch.zeros((), device=output.motion.device)
+        total = sum((term.weight * values[name] for name, term in self.terms.items()), zero)
+        return total, values
+
+
+def learning_rate(step: int, optim: OptimConfig, max_steps: int) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine decay to `min_lr_ratio * lr` at `max_steps`."""
+    if step < optim.warmup_steps:
+        return optim.lr * (step + 1) / optim.warmup_steps
+    progress = min(1.0, (step - optim.warmup_steps) / max(1, max_steps - optim.warmup_steps))
+    floor = optim.lr * optim.min_lr_ratio
+    return floor + 0.5 * (optim.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+class Optimizers:
+    """One AdamW per parameter group, with its own settings and learning-rate schedule.
+
+    Args:
+        groups: group name -> its parameters (`Animator.parameter_groups`).
+        optim: the settings every group starts from; `optim.groups[name]` overrides them per group.
+        max_steps: the schedule's length.
+        frozen: parameters whose gradients are dropped while `freeze` is on (an encoder's warm-up).
+    """
+
+    def __init__(self, groups: Mapping[str, Iterable[nn.Parameter]], optim: OptimConfig, *, max_steps: int,
+                 frozen: Iterable[nn.Parameter] = ()) -> None:  # fmt: skip
+        unknown = sorted(set(optim.groups) - set(groups))
+        if unknown:
+            known = ", ".join(groups)
+            raise InvalidInputError(f"optim.groups: the model has no parameter group {unknown[0]!r} (groups: {known})")
+        self.settings = {name: replace(optim, groups={}, **optim.groups.get(name, {})) for name in groups}
+        self.params = {name: [p for p in params if p.requires_grad] for name, params in groups.items()}
+        self.optimizers = {
+            name: torch.optim.AdamW(self.params[name], lr=s.lr, betas=(s.beta1, s.beta2), weight_decay=s.weight_decay)
+            for name, s in self.settings.items()
+        }
+        self.max_steps = max_steps
+        self.frozen = list(frozen)
+        self.freeze = False
+
+    def set_step(self, step: int) -> dict[str, float]:
+        """Set every group's learning rate for optimizer step `step`; returns them."""
+        rates = {}
+        for name, optimizer in self.optimizers.items():
+            rates[name] = learning_rate(step, self.settings[name], self.max_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = rates[name]
+        return rates
+
+    def step(self, name: str, loss: torch.Tensor) -> None:
+        """Back-propagate `loss` and update group `name` (gradient clipping and freezing applied)."""
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        if self.freeze:  # paper 001: train the rest first; AdamW skips parameters without gradients
+            for param in self.frozen:
+                param.grad = None
+        clip = self.settings[name].grad_clip
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.params[name], clip)
+        optimizer.step()

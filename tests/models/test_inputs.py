@@ -1,0 +1,154 @@
+"""The input pipeline: phones and durations against the alignment, windows cut mid-phone, style
+references, and one clip fed identically by training, `facetalk eval` and `facetalk animate`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from facetalk.config import load_config
+from facetalk.data.collate import Batch, collate
+from facetalk.data.windows import ClipArrays, StyleSampler, WindowDataset
+from facetalk.models.base import Animator, save_model
+from facetalk.models.inputs import phone_tokens
+from facetalk.text.phonemes import PHONE_VOCAB, phone_id
+from facetalk.train.distributed import DistInfo
+from facetalk.train.recipe import build_recipe
+from facetalk.types import Alignment, Phone, Word
+
+SIL = PHONE_VOCAB.index("SIL")
+
+
+def test_phone_tokens_hand_computed() -> None:
+    # frames at 0.0, 0.1, ..., 0.5 s: a pause, HH, AH0 over two frames, then a pause again
+    alignment = Alignment(words=(Word("ha", 0.1, 0.4),), phones=(Phone("HH", 0.1, 0.2), Phone("AH0", 0.2, 0.4)))
+    ids, index = phone_tokens(alignment, num_frames=6, fps=10.0)
+    assert ids.tolist() == [SIL, phone_id("HH"), phone_id("AH"), SIL]
+    assert index.tolist() == [0, 1, 2, 2, 3, 3]
+
+
+def test_a_window_cut_mid_phone_keeps_the_partial_duration() -> None:
+    phones = (Phone("M", 0.0, 0.3), Phone("AA1", 0.3, 0.8), Phone("P", 0.8, 1.0))
+    ids, index = phone_tokens(Alignment(phones=phones), num_frames=10, fps=10.0)  # M M M AA AA AA AA AA P P
+    motion = np.zeros((10, 2), dtype=np.float32)
+    clip = ClipArrays(clip_id="c", num_frames=10, fps=10.0, motion=motion, phone_ids=ids, phone_index=index)
+    dataset = WindowDataset([clip], length=4, stride=4)  # windows at 0, 4 and the tail at 6
+    first, second, tail = (dataset[i] for i in range(3))
+    assert first["phone_tokens"].tolist() == [phone_id("M"), phone_id("AA")] and first["phone_durations"].tolist() == [3, 1]
+    assert second["phone_durations"].tolist() == [4] and second["phone_tokens"].tolist() == [phone_id("AA")]
+    assert tail["phone_tokens"].tolist() == [phone_id("AA"), phone_id("P")] and tail["phone_durations"].tolist() == [2, 2]
+    batch = collate([first, second, tail])
+    assert batch["phone_ids"][0].tolist() == [phone_id("M")] * 3 + [phone_id("AA")]
+    assert batch["phone_lengths"].tolist() == [2, 1, 2]
+    assert (batch["phone_durations"].sum(dim=1) == batch["lengths"]).all()
+    assert batch["phone_tokens"][1].tolist() == [phone_id("AA"), 0]  # padded with id 0
+
+
+def _clips(speakers: list[str], frames: int = 30) -> list[ClipArrays]:
+    return [ClipArrays(clip_id=f"c{i}", num_frames=frames, fps=30.0, speaker=speaker,
+                       motion=np.full((frames, 3), float(i), dtype=np.float32))
+            for i, speaker in enumerate(speakers)]  # fmt: skip
+
+
+def test_style_references_self_same_speaker_and_none() -> None:
+    clips = _clips(["a", "a", "a", "b"])
+    own = WindowDataset(clips, length=10, style=StyleSampler("self"))
+    np.testing.assert_array_equal(own[0]["style"], own[0]["motion"])
+    other = WindowDataset(clips, length=10, style=StyleSampler("same_speaker", frames=8, seed=3))
+    for index in range(len(other)):
+        source = other.windows[index].clip
+        drawn = int(other[index]["style"][0, 0])  # each clip's motion holds its index
+        assert other[index]["style"].shape == (8, 3)
+        if clips[source].speaker == "a":
+            assert drawn in (0, 1, 2) and drawn != source  # another clip of the same speaker
+        else:
+            assert drawn == source  # speaker b has no other clip
+    draws = [int(other[i]["style"][0, 0]) for i in range(len(other))]
+    assert draws == [int(other[i]["style"][0, 0]) for i in range(len(other))]  # fixed by (seed, epoch, window)
+    epochs = []
+    for epoch in range(4):
+        other.set_epoch(epoch)
+        epochs.append([int(other[i]["style"][0, 0]) for i in range(len(other))])
+    assert len({tuple(draw) for draw in epochs}) > 1  # and drawn anew each epoch
+    assert "style" not in WindowDataset(clips, length=10, style=StyleSampler("none"))[0]
+
+
+def test_emotion_mask_is_zero_for_clips_without_labels() -> None:
+    clips = _clips(["a", "b"], frames=5)
+    happy = np.eye(7, dtype=np.float32)[[1] * 5]
+    labelled = ClipArrays(clip_id="l", num_frames=5, fps=30.0, motion=clips[0].motion, emotion=happy)
+    batch = collate([WindowDataset([labelled, clips[1]], length=None)[i] for i in range(2)])
+    assert batch["emotion_mask"].tolist() == [[1.0] * 5, [0.0] * 5]
+    assert batch["emotion"][1].abs().sum() == 0  # no silent neutral filling
+
+
+# --- one clip through training, eval and animate --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from facetalk.synth.build import build_corpus
+
+    return build_corpus(tmp_path_factory.mktemp("corpus"), hours=1.0, seed=2, max_clips=4, word_semantics=False, progress=False)
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Batch]]:
+    """Every batch a model's `generate` is called with."""
+    batches: list[Batch] = []
+    original = Animator.generate
+
+    def generate(self: Animator, batch: Batch) -> Any:
+        batches.append(batch)
+        return original(self, batch)
+
+    monkeypatch.setattr(Animator, "generate", generate)
+    yield batches
+
+
+def _same(a: Batch, b: Batch, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        assert key in a and key in b, key
+        assert a[key].shape == b[key].shape, key
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("kind", ["features_text_phones", "fine_tuned_encoder"])
+def test_training_eval_and_animate_feed_identical_inputs(kind: str, corpus: Path, tmp_path: Path, recorded: list[Batch],
+                                                         tiny_wav2vec2: Path) -> None:  # fmt: skip
+    from facetalk.animate import animate_with_model
+    from facetalk.data.formats import open_dataset
+    from facetalk.eval.evaluate import evaluate
+
+    overrides = [f"data.root={corpus}", "data.max_clips=3", "data.holdout_clips=1", "train.tensorboard=false"]
+    if kind == "features_text_phones":
+        overrides += ["features.encoder=mel", "features.options.n_mels=16", "features.options.fps=30",
+                      "model.name=conv_baseline_tiny", "model.options.text=true", "model.options.phones=true"]  # fmt: skip
+        keys: tuple[str, ...] = ("features", "text", "phone_ids", "phone_tokens", "phone_durations", "phone_lengths",
+                                 "emotion", "emotion_mask", "mask", "lengths", "subject")  # fmt: skip
+    else:  # a model that fine-tunes its speech encoder is fed raw audio everywhere, never features of the untuned one
+        overrides += ["features.encoder=hf", f"features.options.path={tiny_wav2vec2}", "model.name=composite_regional_tiny",
+                      "model.options.encoder=hf", f"model.options.encoder_options.path={tiny_wav2vec2}"]  # fmt: skip
+        keys = ("audio", "audio_mask", "mask", "lengths")
+    config = load_config(None, overrides)
+    recipe = build_recipe(config, DistInfo(), tmp_path / "cache")
+    training = collate([recipe.val_set[0]])  # the held-out clip: the third of the split, whole
+    model_dir = save_model(recipe.model, tmp_path / "model")
+
+    evaluate(str(model_dir), corpus, split="train", max_clips=3, diversity_conditions=0, progress=False)
+    evaluation = recorded[2]
+    sample = list(open_dataset("native", corpus, split="train"))[2]
+    animate_with_model(sample.audio, str(model_dir), alignment=sample.alignment, emotion=sample.emotion,  # type: ignore[arg-type]
+                       style_ref=sample.motion)  # fmt: skip
+    animation = recorded[-1]
+    _same(training, evaluation, keys)
+    _same(training, animation, tuple(k for k in keys if k != "subject"))  # animate has no training speaker
+    if kind == "fine_tuned_encoder":
+        assert "features" not in evaluation and "features" not in animation
+    else:
+        assert training["text"].abs().sum() > 0 and (training["phone_durations"].sum() == training["lengths"]).all()
