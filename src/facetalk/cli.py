@@ -233,7 +233,7 @@ def eval_(
     dataset: Annotated[str, typer.Option(help="Registered dataset name.")] = "native",
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     style_ref: Annotated[str, typer.Option(help="Style reference: same_speaker (alias speaker: another clip of the "
-                                                "speaker), self or none.")] = "speaker",
+                                                "speaker), other_speaker, self or none.")] = "speaker",
     units: Annotated[str, typer.Option(help="Length unit of the data: m or mm.")] = "m",
     max_clips: Annotated[int, typer.Option(min=0, help="Evaluate at most this many clips; 0: all.")] = 0,
     recognizer: Annotated[Path | None, typer.Option(help="Emotion recognizer directory; default: the shipped one.")] = None,
@@ -242,11 +242,11 @@ def eval_(
 ) -> None:
     """Run a model over a dataset split; write metrics.json, a Markdown report and plots."""
     from facetalk.errors import InvalidInputError
-    from facetalk.eval.evaluate import evaluate
+    from facetalk.eval.evaluate import STYLE_REFS, evaluate
     from facetalk.eval.report import write_report
 
-    if style_ref not in ("speaker", "same_speaker", "self", "none") or units not in ("m", "mm"):
-        raise InvalidInputError(f"--style-ref must be same_speaker, speaker, self or none and --units m or mm, "
+    if style_ref not in STYLE_REFS or units not in ("m", "mm"):
+        raise InvalidInputError(f"--style-ref must be one of {', '.join(STYLE_REFS)} and --units m or mm, "
                                 f"got {style_ref!r} and {units!r}")
     result = evaluate(model, data, dataset=dataset, split=split, style_ref=style_ref, units=units,  # type: ignore[arg-type]
                       max_clips=max_clips, recognizer=recognizer, diversity_conditions=diversity)  # fmt: skip

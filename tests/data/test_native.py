@@ -66,6 +66,6 @@ def test_sample_checks_its_shapes() -> None:
     motion = Motion(np.zeros((3, 2), np.float32), 30.0, "blendshapes", ("a", "b"))
     audio = Waveform(np.zeros(1600, np.float32), 16000)
     sample = Sample("native", "c0", "spk", audio, motion)
-    assert sample.emotion_frames()[:, 0].tolist() == [1.0, 1.0, 1.0]
+    assert sample.emotion_frames() is None  # no labels: none, never a silent "neutral"
     with pytest.raises(InvalidInputError, match="per-frame emotion"):
         Sample("native", "c0", "spk", audio, motion, emotion=np.zeros((2, 7)))

@@ -32,8 +32,8 @@ from facetalk.types import EMOTIONS, EmotionSchedule, Motion
 if TYPE_CHECKING:
     from facetalk.models.inputs import Target
 
-StyleRef = Literal["speaker", "same_speaker", "self", "none"]
-STYLE_REFS = ("speaker", "same_speaker", "self", "none")
+StyleRef = Literal["speaker", "same_speaker", "other_speaker", "self", "none"]
+STYLE_REFS = ("speaker", "same_speaker", "other_speaker", "self", "none")
 Units = Literal["m", "mm"]
 UNITS_PER_MM: dict[str, float] = {"m": 1e-3, "mm": 1.0}
 CLOSURE_THRESHOLD_MM = 1.0  # lips this close count as closed (the procedural animator's worst gap is 0.22 mm)
@@ -237,8 +237,10 @@ def evaluate(
         data: the dataset directory.
         dataset: a registered dataset name.
         split: the split to evaluate.
-        style_ref: "same_speaker" (alias "speaker": another clip of the same speaker), "self" (the clip
-            itself, paper 001's MeshTalk protocol) or "none" (no reference: for models that take none).
+        style_ref: "same_speaker" (alias "speaker": another clip of the same speaker), "other_speaker"
+            (a clip of another speaker of the split: does the model follow the reference, or the
+            speech?), "self" (the clip itself, paper 001's MeshTalk protocol) or "none" (no
+            reference: for models that take none).
         units: the data's length unit ("m" or "mm"), for the closure threshold and the report.
         max_clips: evaluate at most this many clips; 0 evaluates all.
         recognizer: a trained emotion recognizer directory (`facetalk recognizer train`); the shipped
@@ -305,10 +307,16 @@ def _style_clips(samples: Sequence[Sample], style_ref: StyleRef) -> list[Sample]
     by_subject: dict[str, list[int]] = {}
     for i, sample in enumerate(samples):
         by_subject.setdefault(sample.subject, []).append(i)
+    speakers = list(by_subject)
+    if style_ref == "other_speaker" and len(speakers) < 2:
+        raise InvalidInputError("style_ref other_speaker needs clips of two speakers or more in the split")
     out = []
     for i, sample in enumerate(samples):
         group = by_subject[sample.subject]
-        out.append(samples[group[(group.index(i) + 1) % len(group)]])
+        position = group.index(i)
+        if style_ref == "other_speaker":  # the clip at the same position of the next speaker
+            group = by_subject[speakers[(speakers.index(sample.subject) + 1) % len(speakers)]]
+        out.append(samples[group[(position + (style_ref != "other_speaker")) % len(group)]])
     return out
 
 

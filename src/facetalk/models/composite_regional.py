@@ -25,11 +25,18 @@ What the paper leaves open, and what this file does:
 - "a linear layer" maps (μ(Z_face), σ(Z_face)) to (μ_predict, σ_predict): we use one linear layer on
   their concatenation; σ_predict goes through a softplus to stay positive, its bias starting where
   the softplus is 1, so that at initialization the modulation only standardizes Z_audio.
-- ResNet1D uses a per-frame LayerNorm instead of BatchNorm and a kernel-3 stride-1 stem (see
-  `facetalk.models.modules.resnet1d`); every temporal mean and std counts real frames only.
-- At training time the reference is the target motion itself (the paper's setting: the driven
-  sequence is its own reference; its mean and std carry no timing). `generate` takes it from
-  `Conditions.style`.
+- ResNet1D has a kernel-3 stride-1 stem (see `facetalk.models.modules.resnet1d`); every temporal
+  mean and std counts real frames only. The decoder normalises each frame with a LayerNorm; the face
+  encoder uses BatchNorm over real frames (`face_encoder_norm="batch"`, the image ResNet's norm). A
+  per-frame LayerNorm there erases each frame's magnitude, so the encoder cannot tell a speaker who
+  moves a lot from one who barely moves: trained that way, its last ReLUs all died, its output was
+  constant, and the reference had no effect at all (docs/models/composite_regional.md).
+- The reference is centred on its own mean face (Eq. 1, `reference_centre="mean"`) or, as an
+  option, on its speaker's neutral face (`"template"`: identity is removed all the same, and a held
+  expression such as a persona's smile stays in; the batch's `style_template`).
+- In training the reference is the target window itself (the paper's setting: the driven sequence is
+  its own reference) or another clip of the same speaker (`data.style.reference: same_speaker`); at
+  inference it comes from `Conditions.style`.
 - The decoder's last 1x1 convolution starts at zero: the untrained model outputs the template.
 - The model works in data units × `motion_scale` (e.g. 1000: metres to millimetres) and returns data
   units.

@@ -15,6 +15,7 @@ untuned encoder.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from facetalk.text.embed import TextEmbedder
 
 Speech = Literal["features", "audio", "none"]
+FRAME_TIME_TOLERANCE_S = 1e-9
+"""`0.3 * 10` is 3.0000000000000004 in floating point: a phone starting at a frame's time still holds that frame."""
 Target = Literal["motion", "vertices"]
 
 
@@ -110,7 +113,7 @@ def phone_tokens(alignment: Alignment, num_frames: int, fps: float) -> tuple[np.
     labels.append(SILENCE)  # after the last phone
     starts.append(time)
     frame_times = np.arange(num_frames) / fps  # (T,)
-    index = np.searchsorted(np.asarray(starts), frame_times + 1e-9, side="right") - 1  # (T,)
+    index = np.searchsorted(np.asarray(starts), frame_times + FRAME_TIME_TOLERANCE_S, side="right") - 1  # (T,)
     return np.asarray([phone_id(label) for label in labels], dtype=np.int64), np.maximum(index, 0).astype(np.int64)
 
 
@@ -240,8 +243,6 @@ class InputPipeline:
 
     def batch(self, clip: ClipArrays, conditions: Conditions | None = None) -> Batch:
         """A batch of one whole clip for `Animator.generate`, with `conditions` applied over the clip's own."""
-        import dataclasses
-
         if conditions is not None:
             changes: dict[str, Any] = {"subject": conditions.subject}
             if self.spec.emotion and conditions.emotion is not None:
