@@ -10,9 +10,11 @@ Formats (names as in the CLI's `--format`):
 | `glb`          | `.glb`                 | blendshape or vertex animation  | yes   |
 | `obj`          | a directory or `.obj`  | one OBJ per frame               | yes   |
 
-A `.obj` path names the directory without its suffix (`out/anim.obj` writes `out/anim/frame_*.obj`).
-Every writer goes through `facetalk.files`, so a failure leaves no partial output. Every error a
-user can cause is a one-line `FacetalkError` that names the file.
+A `.obj` path names the directory without its suffix, for writing and reading alike: `out/anim.obj`
+writes `out/anim/frame_*.obj`, and reading `out/anim.obj` reads that directory back (a directory
+actually named `anim.obj` is read as it is). Every writer goes through `facetalk.files`, so a failure
+or a kill leaves no partial output. Every reader refuses a motion without frames or channels. Every
+error a user can cause is a one-line `FacetalkError` that names the file.
 """
 
 from __future__ import annotations
@@ -162,8 +164,12 @@ def read_motion(
     fmt = format_for(path, format)
     if fmt.read is None:
         raise UnsupportedFormatError(f"{path}: format {fmt.name} cannot be read")
+    if fmt.directory and path.suffix.lower() == ".obj" and not path.is_dir():
+        path = path.with_suffix("")  # as export_motion wrote it
     reader = fmt.read
     motion = _naming(path, lambda: reader(path, ReadOptions(fps=fps, keep_rotations=keep_rotations)), "read")
+    if motion.num_frames == 0 or motion.data.shape[1] == 0:
+        raise InvalidInputError(f"{path}: the motion has no {'frames' if motion.num_frames == 0 else 'channels'}")
     if swap_mouth_left_right:
         if motion.kind != "blendshapes":
             raise InvalidInputError(f"{path}: swap_mouth_left_right needs blendshape motion, got {motion.kind}")
