@@ -187,7 +187,7 @@ def read_text(path: str | os.PathLike[str], *, what: str = "file") -> str:
     try:
         return file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidInputError(f"{file}: no such {what}") from None
+        raise InvalidInputError(f"{file}: no such file") from None
     except IsADirectoryError:
         raise InvalidInputError(f"{file}: is a directory, not {_a(what)}") from None
     except UnicodeDecodeError as exc:

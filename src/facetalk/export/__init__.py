@@ -123,6 +123,8 @@ def export_motion(
         path = path.with_suffix("")
     if motion.kind not in fmt.kinds:
         raise InvalidInputError(f"{path}: {fmt.name} writes {' or '.join(fmt.kinds)} motion, not {motion.kind}")
+    if motion.num_frames == 0 or motion.data.shape[1] == 0:
+        raise InvalidInputError(f"{path}: the motion has no {'frames' if motion.num_frames == 0 else 'channels'}")
     if fps is not None and fmt.name != livelink_csv.LIVELINK_CSV.name and fps != motion.fps:
         raise InvalidInputError(
             f"{path}: {fmt.name} writes the motion's frames at its own {motion.fps:g} fps; resample the motion to change it"

@@ -58,6 +58,9 @@ GLB_ALIGNMENT = 4
 GLB_MAGIC = b"glTF"
 MATERIAL_ROUGHNESS = 0.6
 EXTRAS_KEY = "facetalk"
+MAX_COORDINATE_M = 1e6
+"""Vertex glb refuses positions beyond this: no face is a thousand kilometres across, and the PCA and
+float32 morph targets of coordinates near the float32 limit overflow."""
 _COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
 
 
@@ -121,6 +124,8 @@ def _write_vertex_glb(motion: Motion, path: Path, options: WriteOptions) -> Expo
     topology = topology_for(vertices.shape[1], options.topology, path)
     if options.pca_max_components < 1:
         raise InvalidInputError(f"{path}: pca_max_components must be at least 1, got {options.pca_max_components}")
+    if np.abs(vertices).max() > MAX_COORDINATE_M:
+        raise InvalidInputError(f"{path}: vertex positions beyond {MAX_COORDINATE_M:g} m are not a face (units must be metres)")
     mean, targets, weights, explained = _pca(vertices, options.pca_max_components, options.pca_tolerance_mm / MM)
     scene = _scene(mean, targets, topology)
     # Measure what a reader rebuilds from the stored float32 arrays.
