@@ -5,8 +5,9 @@ midway leaves no half-written output, and an existing output stays intact until 
 complete:
 
 - `atomic_output(path)` writes one file: a temporary `.<stem>.<pid>-<random>.tmp<suffix>`, renamed
-  onto `path`. Temporary files that killed writers left behind are removed by the next write to the
-  same path.
+  onto `path`. Temporary files that killed writers (processes no longer running on this machine)
+  left behind are removed by the next process that writes into the same directory, at its first
+  write there.
 - `atomic_directory(path)` writes a directory tree in four renames-or-removals, each of which a kill
   can interrupt: write `.<name>.<pid>-<random>.tmp`; rename it to `.<name>.new` (complete); move
   the old tree aside to `.<name>.old`; rename `.<name>.new` to `<name>`; delete `.<name>.old`.
@@ -39,7 +40,11 @@ if TYPE_CHECKING:
 
 NEW_SUFFIX = ".new"
 OLD_SUFFIX = ".old"
-_WRITER = r"(?P<pid>\d+)-[a-z0-9_]+\.tmp"  # the part of a temporary name that tells its writer
+_WRITER = r"(?P<pid>\d+)-[a-z0-9_]{8}\.tmp"  # the part of a temporary name that tells its writer
+_TEMPORARY_FILE = re.compile(rf"^\..+\.{_WRITER}(\.[^.]*)?$")
+_swept: set[Path] = set()
+"""Directories this process has cleared of orphaned temporary files: each is listed once, not at every
+write, so writing thousands of files into one directory stays linear."""
 
 
 def cache_dir() -> Path:
@@ -60,11 +65,12 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     parent = _parent(target)
-    prefix = f".{target.stem}."
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        _remove_orphans(parent, re.compile(rf"^{re.escape(prefix)}{_WRITER}{re.escape(target.suffix)}$"))
-        fd, tmp_name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=f".tmp{target.suffix}", dir=parent)
+        if parent.resolve() not in _swept:
+            _remove_orphans(parent, ".", _TEMPORARY_FILE)
+            _swept.add(parent.resolve())
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.{os.getpid()}-", suffix=f".tmp{target.suffix}", dir=parent)
     except OSError as exc:
         raise OutputError(f"{target}: cannot write here ({exc.strerror or exc})") from None
     os.close(fd)
@@ -93,7 +99,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         finish_replacement(target)
-        _remove_orphans(parent, re.compile(rf"^\.{re.escape(target.name)}\.{_WRITER}$"))
+        _remove_orphans(parent, f".{target.name}.", re.compile(rf"^\.{re.escape(target.name)}\.{_WRITER}$"))
         if target.exists() and not target.is_dir():
             raise OutputError(f"{target}: exists and is not a directory")
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=parent))
@@ -149,15 +155,15 @@ def _parent(target: Path) -> Path:
     return target.parent if str(target.parent) else Path(".")
 
 
-def _remove_orphans(directory: Path, pattern: re.Pattern[str]) -> None:
-    """Remove the temporary files and trees matching `pattern` whose writing process has died."""
-    for entry in directory.iterdir():
-        match = pattern.match(entry.name)
-        if match and not _alive(int(match.group("pid"))):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+def _remove_orphans(directory: Path, prefix: str, pattern: re.Pattern[str]) -> None:
+    """Remove the temporary files and trees matching `pattern` (names start with `prefix`) whose writer has died."""
+    with os.scandir(directory) as entries:
+        orphans = [e for e in entries if e.name.startswith(prefix) and (m := pattern.match(e.name)) and not _alive(int(m["pid"]))]
+    for entry in orphans:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            Path(entry.path).unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
