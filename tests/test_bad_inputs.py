@@ -266,3 +266,14 @@ def test_writers_write_a_readable_file_or_refuse_in_one_line(tmp_path: Path, nam
             assert back.channels == motion.channels and math.isclose(back.fps, motion.fps)
 
     check()
+
+
+def test_an_npz_member_with_a_broken_array_header_is_one_line(tmp_path: Path) -> None:
+    import zipfile
+
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,\x00\x00"  # numpy's tokenizer fails on this
+    path = tmp_path / "broken.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for key in VALID_FIELDS:
+            archive.writestr(f"{key}.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    assert answered(lambda: read_motion(path), path) is None

@@ -28,7 +28,11 @@ import json
 import os
 import re
 import shutil
+import struct
 import tempfile
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +41,12 @@ from facetalk.errors import InvalidInputError, OutputError
 
 if TYPE_CHECKING:
     import torch
+
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile, zlib.error, struct.error, tokenize.TokenError
+)  # fmt: skip
+"""What numpy, zipfile and the standard library's decoders raise on a damaged file (numpy parses a
+.npy header with `tokenize`, whose error is none of the others)."""
 
 NEW_SUFFIX = ".new"
 OLD_SUFFIX = ".old"

@@ -6,16 +6,14 @@ vertices) and, for vertex motion written with `topology=`, `triangles` int32 (F,
 
 from __future__ import annotations
 
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from facetalk.errors import FacetalkError, InvalidInputError
 from facetalk.export.base import ExportResult, Format, ReadOptions, WriteOptions, register_format
-from facetalk.files import atomic_output
+from facetalk.files import DECODE_ERRORS, atomic_output
 from facetalk.types import MOTION_KINDS, Motion
 
 NPZ_KEYS = ("data", "fps", "kind", "channels")
@@ -49,8 +47,7 @@ def _load(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-    # A damaged archive or array header fails in any of the zip, zlib, struct and numpy layers.
-    except (OSError, ValueError, EOFError, NotImplementedError, zipfile.BadZipFile, zlib.error, struct.error) as exc:
+    except DECODE_ERRORS as exc:
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InvalidInputError(f"{path}: not a readable .npz file ({reason})") from None
 
