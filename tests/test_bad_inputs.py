@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,14 +43,17 @@ def fuzz(examples: int) -> settings:
 
 
 def answered(work: Callable[[], object], named: Path) -> object | None:
-    """The result of `work`, or None when it raised a one-line FacetalkError naming `named`."""
-    try:
-        result = work()
-    except FacetalkError as exc:
-        message = str(exc)
-        assert message and "\n" not in message, message
-        assert named.name in message, message
-        return None
+    """The result of `work`, or None when it raised a one-line FacetalkError naming `named` (and no warning)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = work()
+        except FacetalkError as exc:
+            message = str(exc)
+            assert message and "\n" not in message, message
+            assert named.name in message, message
+            assert not caught, [str(w.message) for w in caught]  # the error is the whole answer
+            return None
     if isinstance(result, Motion):
         assert result.num_frames > 0 and result.data.shape[1] > 0 and np.isfinite(result.data).all()
     return result

@@ -25,6 +25,7 @@ glTF's default material is fully metallic and renders nearly black.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,8 @@ UNSIGNED_SHORT = 5123
 UNSIGNED_INT = 5125
 GLB_ALIGNMENT = 4
 GLB_MAGIC = b"glTF"
+GLB_VERSION = 2
+GLB_HEADER_BYTES = 8  # the magic and the version
 MATERIAL_ROUGHNESS = 0.6
 EXTRAS_KEY = "facetalk"
 MAX_COORDINATE_M = 1e6
@@ -284,10 +287,18 @@ def read_glb(path: Path, options: ReadOptions) -> Motion:
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file")
     with open(path, "rb") as f:
-        if f.read(len(GLB_MAGIC)) != GLB_MAGIC:
-            raise InvalidInputError(f"{path}: not a binary glTF file (no glTF header)")
+        header = f.read(GLB_HEADER_BYTES)
+    if header[: len(GLB_MAGIC)] != GLB_MAGIC:
+        raise InvalidInputError(f"{path}: not a binary glTF file (no glTF header)")
+    version = int.from_bytes(header[len(GLB_MAGIC) :], "little")
+    if len(header) < GLB_HEADER_BYTES:
+        raise InvalidInputError(f"{path}: not a readable .glb file (truncated header)")
+    if version != GLB_VERSION:
+        raise InvalidInputError(f"{path}: binary glTF version {version}; only version {GLB_VERSION} is read")
     try:
-        gltf = pygltflib.GLTF2.load_binary(str(path))
+        with warnings.catch_warnings():  # what pygltflib would warn about ends in a one-line error, or does not matter
+            warnings.simplefilter("ignore")
+            gltf = pygltflib.GLTF2.load_binary(str(path))
         blob = gltf.binary_blob()
     except Exception as exc:  # pygltflib raises anything from struct.error to KeyError on bad input
         raise InvalidInputError(f"{path}: not a readable .glb file ({type(exc).__name__})") from None
