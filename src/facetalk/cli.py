@@ -147,7 +147,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def main(
+def root(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected error.")] = False,
 ) -> None:
     """Speech to expressive, lip-synced 3D facial animation."""
