@@ -20,7 +20,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, TextIO
+from typing import Annotated, Any, Literal
 
 import typer
 from typer._click import core as click  # typer's own copy of click, whose exceptions its commands raise
@@ -28,7 +28,7 @@ from typer._click import exceptions as usage
 from typer.core import TyperGroup, TyperOption
 
 from facetalk.animate import DEFAULT_FORMATS
-from facetalk.errors import FacetalkError, InvalidInputError
+from facetalk.errors import FacetalkError, InvalidInputError, show_warning
 from facetalk.files import cache_dir
 
 EXIT_BUG = 1
@@ -54,7 +54,7 @@ class _Boundary(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
         code: Any = EXIT_USER_ERROR
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            warnings.showwarning = show_warning
             try:
                 code = super().main(args, prog_name or "facetalk", complete_var, False, windows_expand_args, **extra)
             except usage.NoArgsIsHelpError as exc:
@@ -128,12 +128,6 @@ def _write_traceback(error: BaseException) -> Path:
             file.write(text)
         return Path(name)
     return Path("(nowhere: no writable directory)")
-
-
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: TextIO | None = None, line: str | None = None) -> None:  # fmt: skip
-    """`warnings.showwarning` for the command line: one `warning: ...` line, without source lines."""
-    typer.echo(f"warning: {_one_line(message)}", err=True)
 
 
 app = typer.Typer(
