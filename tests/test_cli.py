@@ -158,6 +158,9 @@ def test_export_to_a_dot_obj_path_reads_back_from_the_same_path(tmp_path):
     result = facetalk("export", tmp_path / "a.obj", "-o", tmp_path / "back.npz")
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "back.npz")["data"].shape[0] == 3
+    assert_user_error(facetalk("export", tmp_path / "b.obj", "-o", tmp_path / "o.npz"), "b.obj: no such OBJ sequence")
+    (tmp_path / "one.obj").write_text("v 0 0 0\n")
+    assert_user_error(facetalk("export", tmp_path / "one.obj", "-o", tmp_path / "o.npz"), "one.obj: a single OBJ file")
 
 
 def test_a_corrupt_npz_field_is_one_line(tmp_path):

@@ -167,7 +167,12 @@ def read_motion(
     if fmt.read is None:
         raise UnsupportedFormatError(f"{path}: format {fmt.name} cannot be read")
     if fmt.directory and path.suffix.lower() == ".obj" and not path.is_dir():
-        path = path.with_suffix("")  # as export_motion wrote it
+        if path.is_file():
+            raise InvalidInputError(f"{path}: a single OBJ file; facetalk reads OBJ sequences (a directory of frame_*.obj)")
+        directory = path.with_suffix("")  # as export_motion wrote it
+        if not directory.exists():
+            raise InvalidInputError(f"{path}: no such OBJ sequence (no directory {directory})")
+        path = directory
     reader = fmt.read
     motion = _naming(path, lambda: reader(path, ReadOptions(fps=fps, keep_rotations=keep_rotations)), "read")
     if motion.num_frames == 0 or motion.data.shape[1] == 0:
