@@ -73,7 +73,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         text=True,
     )
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "error: unknown output format 'gif' (known: npz, arkit-json, livelink-csv, glb, obj, mp4)"
+        "error: --format: unknown output format 'gif' (known: npz, arkit-json, livelink-csv, glb, obj, mp4)"
     ]
     assert not (tmp_path / "o").exists()
 

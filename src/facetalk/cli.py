@@ -1,40 +1,153 @@
 """The `facetalk` command: a thin Typer shell over same-named library functions.
 
-User errors (`FacetalkError`) print one line, `error: ...`, and exit with code 2; anything else is a
-bug and keeps its traceback.
+One error boundary (`_Boundary`, the root command group) answers every failure in one line on stderr:
+
+- a usage error (unknown command or option, a mistyped or out-of-range value, conflicting options)
+  or a user error (`FacetalkError`): `error: <file or option>: <what is wrong>`, exit code 2;
+- anything else is a bug: `error: internal error (...)` naming the file that holds the traceback,
+  exit code 1; `facetalk --debug ...` shows the traceback instead.
+
+Python warnings print as one `warning: ...` line each.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
+import tempfile
+import traceback
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+from typer._click import core as click  # typer's own copy of click, whose exceptions its commands raise
+from typer._click import exceptions as usage
+from typer.core import TyperGroup, TyperOption
 
 from facetalk.animate import DEFAULT_FORMATS
-from facetalk.errors import FacetalkError
+from facetalk.errors import FacetalkError, InvalidInputError, show_warning
+from facetalk.files import cache_dir
 
+EXIT_BUG = 1
 EXIT_USER_ERROR = 2
+CRASH_DIR = "crashes"
+"""Where, under facetalk's cache directory, the traceback of an unexpected error is written."""
 
 
-class _App(typer.Typer):
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+class _Bug(Exception):
+    """An unexpected exception whose traceback has been written to `report`."""
+
+    def __init__(self, error: BaseException, report: Path) -> None:
+        super().__init__(f"internal error ({type(error).__name__}: {_one_line(error)}); this is a bug in facetalk. "
+                         f"The traceback is in {report} (rerun with --debug to show it)")  # fmt: skip
+
+
+class _Boundary(TyperGroup):
+    """The root command group: turns every exception and warning into one line (see the module docstring)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:  # fmt: skip
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+        code: Any = EXIT_USER_ERROR
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            try:
+                code = super().main(args, prog_name or "facetalk", complete_var, False, windows_expand_args, **extra)
+            except usage.NoArgsIsHelpError as exc:
+                typer.echo(exc.format_message())
+            except usage.ClickException as exc:
+                typer.echo(f"error: {_usage_message(exc)}", err=True)
+            except typer.Abort:
+                typer.echo("error: aborted", err=True)
+            except FacetalkError as exc:
+                typer.echo(f"error: {_one_line(exc)}", err=True)
+            except _Bug as exc:
+                typer.echo(f"error: {exc}", err=True)
+                code = EXIT_BUG
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().__call__(*args, **kwargs)
-        except FacetalkError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USER_ERROR)
+            return super().invoke(ctx)
+        except (FacetalkError, usage.ClickException, typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise _Bug(exc, _write_traceback(exc)) from exc
 
 
-app = _App(
+def _usage_message(exc: usage.ClickException) -> str:
+    """`<option or command>: <what is wrong>` for a usage error click or typer raised."""
+    message = _one_line(exc.message).rstrip(".").removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if isinstance(exc, usage.NoSuchOption):
+        possible = f" (did you mean {' or '.join(sorted(exc.possibilities))}?)" if exc.possibilities else ""
+        return f"{exc.option_name}: no such option{possible}"
+    if isinstance(exc, usage.BadOptionUsage):
+        return f"{exc.option_name}: {message}"
+    if isinstance(exc, usage.MissingParameter):
+        what = exc.param_type or (exc.param.param_type_name if exc.param else "parameter")
+        return f"{_param_name(exc.param, exc.param_hint)}: missing {what}"
+    if isinstance(exc, usage.BadParameter):
+        return f"{_param_name(exc.param, exc.param_hint)}: {message}"
+    command = exc.ctx.command_path if isinstance(exc, usage.UsageError) and exc.ctx else "facetalk"
+    return f"{command}: {message}"
+
+
+def _param_name(param: click.Parameter | None, hint: str | Sequence[str] | None) -> str:
+    """An option's longest flag (`--output`), an argument's name in capitals (`SPEECH`)."""
+    if hint is not None:
+        return hint if isinstance(hint, str) else " / ".join(hint)
+    if param is None:
+        return "facetalk"
+    if isinstance(param, TyperOption):
+        return max(param.opts, key=len)
+    return (param.name or "argument").upper()
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
+def _write_traceback(error: BaseException) -> Path:
+    """Write the traceback of `error` to a new file under the cache directory (else the temporary one)."""
+    text = "".join(traceback.format_exception(error))
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    for directory in (cache_dir() / CRASH_DIR, Path(tempfile.gettempdir())):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"facetalk-{stamp}-", suffix=".txt", dir=directory)
+        except OSError:
+            continue
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        return Path(name)
+    return Path("(nowhere: no writable directory)")
+
+
+app = typer.Typer(
     name="facetalk",
+    cls=_Boundary,
     help="Speech to expressive, lip-synced 3D facial animation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected error.")] = False,
+) -> None:
+    """Speech to expressive, lip-synced 3D facial animation."""
+    del debug  # read by _Boundary.invoke, which wraps every command
+
+
 face_app = typer.Typer(help="The embedded default face.", no_args_is_help=True)
 app.add_typer(face_app, name="face")
 
@@ -86,12 +199,12 @@ def render(
     from facetalk.export import read_motion
     from facetalk.render import render_side_by_side, render_video
 
+    paths = [motion_path, *(compare or [])]
+    captions = caption or [p.stem for p in paths]
+    if len(captions) != len(paths):
+        raise usage.BadOptionUsage("--caption", f"{len(paths)} panels need {len(paths)} captions, got {len(captions)}")
     motion = read_motion(motion_path, fps=input_fps)
     if compare:
-        paths = [motion_path, *compare]
-        captions = caption or [p.stem for p in paths]
-        if len(captions) != len(paths):
-            raise typer.BadParameter(f"{len(paths)} panels need {len(paths)} captions, got {len(captions)}")
         render_side_by_side(
             [motion, *(read_motion(p, fps=input_fps) for p in compare)], captions, output, audio=audio, width=width, height=height
         )
@@ -127,19 +240,23 @@ def animate(
     from facetalk.animate import check_formats, write_animation
     from facetalk.types import EmotionSchedule
 
-    if emotion is not None and emotion_schedule is not None:
-        raise typer.BadParameter("give --emotion or --emotion-schedule, not both")
-    schedule = EmotionSchedule.parse(emotion) if emotion else None
+    _exclusive(("--emotion", emotion), ("--emotion-schedule", emotion_schedule))
+    transcript = _transcript(text, text_file)
+    try:
+        schedule = EmotionSchedule.parse(emotion) if emotion else None
+    except InvalidInputError as exc:
+        raise usage.BadOptionUsage("--emotion", str(exc)) from None
     if emotion_schedule is not None:
         schedule = EmotionSchedule.from_json(emotion_schedule)
     formats = [f.strip() for f in format.split(",") if f.strip()]
-    check_formats(formats)  # before the slow part
+    try:
+        check_formats(formats)  # before the slow part
+    except FacetalkError as exc:
+        raise usage.BadOptionUsage("--format", str(exc)) from None
     result = run_animate(
-        speech, text=_transcript(text, text_file), emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
+        speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
         model=model, style_ref=style_ref,
     )  # fmt: skip
-    if result.alignment_method != "forced":
-        typer.echo("warning: forced alignment failed; the animation follows recognised phones", err=True)
     for path in write_animation(result, output, name=speech.stem, formats=formats):
         typer.echo(f"wrote {path}")
 
@@ -152,19 +269,10 @@ def align(
     text_file: TextFileOption = None,
 ) -> None:
     """Time the words and phones of speech; write a Praat TextGrid (tiers "words" and "phones")."""
-    import warnings
-
-    from facetalk.text.align import AlignmentFallbackWarning
     from facetalk.text.align import align as run_align
     from facetalk.text.textgrid import write_textgrid
 
-    transcript = _transcript(text, text_file)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AlignmentFallbackWarning)
-        result = run_align(audio, transcript)
-    if result.method != "forced":
-        reason = next((str(w.message) for w in caught if issubclass(w.category, AlignmentFallbackWarning)), "")
-        typer.echo(f"warning: {reason or 'forced alignment failed; used phone recognition'}", err=True)
+    result = run_align(audio, _transcript(text, text_file))  # a fallback to phone recognition warns
     target = output if output is not None else audio.with_suffix(".TextGrid")
     write_textgrid(result, target)
     typer.echo(f"wrote {target} ({len(result.words)} words, {len(result.phones)} phones, {result.method})")
@@ -172,21 +280,22 @@ def align(
 
 def _transcript(text: str | None, text_file: Path | None) -> str | None:
     """The transcript given on the command line, inline or as a file; None means transcribe."""
-    from facetalk.errors import InvalidInputError
+    from facetalk.files import read_text
 
-    if text is not None and text_file is not None:
-        raise typer.BadParameter("give --text or --text-file, not both")
+    _exclusive(("--text", text), ("--text-file", text_file))
     if text_file is None:
         return text
-    try:
-        text = text_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInputError(f"{text_file}: no such transcript file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{text_file}: cannot read the transcript ({exc})") from None
+    text = read_text(text_file, what="transcript file")
     if not text.strip():
         raise InvalidInputError(f"{text_file}: the transcript file is empty")
     return text
+
+
+def _exclusive(*options: tuple[str, object]) -> None:
+    """Refuse more than one of the (flag, value) options being given."""
+    given = [flag for flag, value in options if value is not None]
+    if len(given) > 1:
+        raise usage.BadOptionUsage(given[-1], f"give {' or '.join(given)}, not both")
 
 
 @app.command("synth")
@@ -232,23 +341,22 @@ def eval_(
     ),
     dataset: Annotated[str, typer.Option(help="Registered dataset name.")] = "native",
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
-    style_ref: Annotated[str, typer.Option(help="Style reference: same_speaker (alias speaker: another clip of the "
-                                                "speaker), other_speaker, self or none.")] = "speaker",
-    units: Annotated[str, typer.Option(help="Length unit of the data: m or mm.")] = "m",
+    style_ref: Annotated[
+        Literal["speaker", "same_speaker", "other_speaker", "self", "none"],
+        typer.Option(help="Style reference: same_speaker (alias speaker: another clip of the speaker), other_speaker, "
+                          "self or none."),
+    ] = "speaker",
+    units: Annotated[Literal["m", "mm"], typer.Option(help="Length unit of the data: m or mm.")] = "m",
     max_clips: Annotated[int, typer.Option(min=0, help="Evaluate at most this many clips; 0: all.")] = 0,
     recognizer: Annotated[Path | None, typer.Option(help="Emotion recognizer directory; default: the shipped one.")] = None,
     diversity: Annotated[int, typer.Option(min=0, help="Speaker styles per clip for the diversity metric; 0 skips it.")] = 4,
     plots: Annotated[bool, typer.Option(help="Draw the plots.")] = True,
 ) -> None:
     """Run a model over a dataset split; write metrics.json, a Markdown report and plots."""
-    from facetalk.errors import InvalidInputError
-    from facetalk.eval.evaluate import STYLE_REFS, evaluate
+    from facetalk.eval.evaluate import evaluate
     from facetalk.eval.report import write_report
 
-    if style_ref not in STYLE_REFS or units not in ("m", "mm"):
-        raise InvalidInputError(f"--style-ref must be one of {', '.join(STYLE_REFS)} and --units m or mm, "
-                                f"got {style_ref!r} and {units!r}")
-    result = evaluate(model, data, dataset=dataset, split=split, style_ref=style_ref, units=units,  # type: ignore[arg-type]
+    result = evaluate(model, data, dataset=dataset, split=split, style_ref=style_ref, units=units,
                       max_clips=max_clips, recognizer=recognizer, diversity_conditions=diversity)  # fmt: skip
     write_report(result, output, plots=plots)
     typer.echo(f"wrote {output}")
@@ -274,7 +382,9 @@ def recognizer_train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for the recognizer.")],
     dataset: Annotated[str, typer.Option(help="Registered dataset name.")] = "native",
     split: Annotated[str, typer.Option(help="Split to train on.")] = "train",
-    target: Annotated[str, typer.Option(help="vertices or motion (the dataset's own motion).")] = "vertices",
+    target: Annotated[
+        Literal["vertices", "motion"], typer.Option(help="vertices or motion (the dataset's own motion).")
+    ] = "vertices",
     max_clips: Annotated[int, typer.Option(min=0, help="Read at most this many clips; 0: all.")] = 0,
     epochs: Annotated[int, typer.Option(min=1)] = 30,
     seed: Annotated[int, typer.Option()] = 0,

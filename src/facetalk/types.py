@@ -6,7 +6,6 @@ exists is a value that later stages can trust.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,20 +31,28 @@ class Waveform:
     Attributes:
         samples: float32 samples in [-1, 1], shape (S,).
         sample_rate: samples per second.
+        source: the file the samples were read from, which messages about them name; "" when the
+            samples were made in memory (messages then say "waveform").
     """
 
     samples: np.ndarray
     sample_rate: int
+    source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         samples = np.asarray(self.samples, dtype=np.float32)
         if samples.ndim != 1:
-            raise InvalidInputError(f"waveform must be mono with shape (S,), got {samples.shape}")
+            raise InvalidInputError(f"{self.name}: speech must be mono with shape (S,), got {samples.shape}")
         if self.sample_rate <= 0:
-            raise InvalidInputError(f"sample rate must be positive, got {self.sample_rate}")
+            raise InvalidInputError(f"{self.name}: sample rate must be positive, got {self.sample_rate}")
         if not np.isfinite(samples).all():
-            raise InvalidInputError("waveform has non-finite samples")
+            raise InvalidInputError(f"{self.name}: speech has non-finite samples")
         object.__setattr__(self, "samples", samples)
+
+    @property
+    def name(self) -> str:
+        """What messages about this speech call it: its file, else "waveform"."""
+        return self.source or "waveform"
 
     @property
     def duration(self) -> Seconds:
@@ -150,16 +157,24 @@ class EmotionSchedule:
 
     @classmethod
     def from_json(cls, path: str | Path) -> EmotionSchedule:
-        """Read `[{"time": 0.0, "emotion": "happy", "intensity": 0.8}, ...]` (or `{"keys": [...]}`)."""
+        """Read `[{"time": 0.0, "emotion": "happy", "intensity": 0.8}, ...]` (or `{"keys": [...]}`).
+
+        Raises:
+            InvalidInputError: the file is missing, a directory, not JSON, or not such a list of keys.
+        """
+        from facetalk.files import read_json
+
+        raw = read_json(path, what="emotion schedule file")
+        items = raw.get("keys") if isinstance(raw, dict) else raw
+        if not isinstance(items, list) or not all(isinstance(k, dict) for k in items):
+            raise InvalidInputError(f"{path}: not an emotion schedule (expected a list of {{time, emotion, intensity}} objects)")
         try:
-            raw = json.loads(Path(path).read_text())
-            items = raw["keys"] if isinstance(raw, dict) else raw
-            keys = [EmotionKey(float(k["time"]), str(k["emotion"]), float(k.get("intensity", 1.0))) for k in items]
-        except FileNotFoundError:
-            raise InvalidInputError(f"{path}: no such emotion schedule file") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInputError(f"{path}: not an emotion schedule ({exc})") from None
-        return cls(tuple(keys))
+            keys = [EmotionKey(_number(k["time"]), str(k["emotion"]), _number(k.get("intensity", 1.0))) for k in items]
+            return cls(tuple(keys))
+        except KeyError as exc:
+            raise InvalidInputError(f"{path}: not an emotion schedule (a key has no {exc})") from None
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{path}: {exc}") from None
 
     def to_json(self) -> list[dict[str, float | str]]:
         return [{"time": k.time, "emotion": k.category, "intensity": k.intensity} for k in self.keys]
@@ -171,6 +186,16 @@ class EmotionSchedule:
         key_vectors = np.stack([k.vector() for k in self.keys])  # (N, 7)
         out = np.stack([np.interp(times, key_times, key_vectors[:, c]) for c in range(len(EMOTIONS))], axis=1)
         return out.astype(np.float32)
+
+
+def _number(value: object) -> float:
+    """A JSON number as a float; anything else (strings, booleans, lists, overflowing ints) is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"expected a number, got {value!r}"[:120])
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidInputError("a number is too large") from None
 
 
 @dataclass(frozen=True)
@@ -190,7 +215,10 @@ class Motion:
     channels: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        data = np.asarray(self.data, dtype=np.float32)
+        raw = np.asarray(self.data)
+        if raw.dtype.kind not in "biuf":
+            raise InvalidInputError(f"motion data must be numbers, got {raw.dtype} values")
+        data = raw.astype(np.float32, copy=False)
         object.__setattr__(self, "channels", tuple(self.channels))
         if data.ndim != 2:
             raise InvalidInputError(f"motion data must have shape (T, D), got {data.shape}")

@@ -194,3 +194,15 @@ def test_save_wav_round_trip(tmp_path: Path) -> None:
     back = load_audio(path)
     assert np.abs(back.samples - np.clip(samples, -1, 1)).max() <= 1 / 32767
     assert sorted(p.name for p in path.parent.iterdir()) == ["speech.wav"]  # no temporary file left behind
+
+
+def test_loaded_speech_is_named_by_its_file_in_messages(tmp_path: Path) -> None:
+    path = tmp_path / "speech.wav"
+    sf.write(path, tone(220.0, 0.5, 16000), 16000)
+    waveform = load_audio(path)
+    assert waveform.source == str(path) and waveform.name == str(path)
+    assert Waveform(waveform.samples, 16000) == waveform  # the name is not part of the value
+    with pytest.raises(InvalidInputError, match=r"^speech\.wav: speech has non-finite samples$"):
+        Waveform(np.full(4, np.nan), 16000, source="speech.wav")
+    with pytest.raises(InvalidInputError, match=r"^waveform: speech must be mono"):
+        Waveform(np.zeros((4, 2)), 16000)

@@ -115,3 +115,25 @@ def test_all_bad_or_bad_options_raise(broken: Path) -> None:
             dataset[0]
     with pytest.raises(InvalidInputError, match="on_bad must be one of skip, stop"):
         VocasetDataset(broken, on_bad="ignore")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("part", ["vertices_npy", "wav"])
+def test_a_clip_file_of_any_bytes_is_loaded_or_skipped_by_name(broken: Path, part: str) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    file = broken / part / f"{GOOD}.{'npy' if part == 'vertices_npy' else 'wav'}"
+    original = file.read_bytes()
+
+    @settings(max_examples=150, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(cut=st.integers(0, len(original)), noise=st.binary(max_size=64), at=st.integers(0, len(original)))
+    def check(cut: int, noise: bytes, at: int) -> None:
+        for damaged in (original[:cut], original[:at] + noise + original[at + len(noise) :]):
+            file.write_bytes(damaged)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                loaded = [sample.clip_id for sample in VocasetDataset(broken, split="train")]
+            assert GOOD in loaded or any(m.startswith(f"vocaset/{GOOD}: ") for m in _messages(caught))
+            assert all("\n" not in m for m in _messages(caught))
+
+    check()

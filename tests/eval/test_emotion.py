@@ -258,8 +258,13 @@ def test_bad_directories_and_motions_are_refused(trained: tuple[EmotionRecognize
         load_recognizer(tmp_path)
     save_recognizer(recognizer, tmp_path / "broken")
     (tmp_path / "broken" / "recognizer.json").write_text("{")
-    with pytest.raises(InvalidInputError, match="unreadable emotion recognizer"):
+    with pytest.raises(InvalidInputError, match=r"broken/recognizer.json: not an emotion recognizer config \(invalid JSON"):
         load_recognizer(tmp_path / "broken")
+    save_recognizer(recognizer, tmp_path / "cut")
+    weights = tmp_path / "cut" / "recognizer.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-5])  # a copy that stopped short
+    with pytest.raises(InvalidInputError, match=r"cut/recognizer.safetensors: not a readable safetensors file \("):
+        load_recognizer(tmp_path / "cut")
 
     motion = labelled[0][0]
     with pytest.raises(InvalidInputError, match="lacks the recognizer's channels"):

@@ -8,7 +8,6 @@ from facetalk.audio.encoders import (
     MelEncoder,
     SpeechEncoder,
     build_encoder,
-    cache_dir,
     convert_ct2_whisper,
     default_encoder,
     load_hf_encoder,
@@ -18,6 +17,7 @@ from facetalk.audio.encoders import (
 from facetalk.audio.features import MelSpectrogram, WhisperLogMel, mel_filterbank, power_to_db
 from facetalk.audio.io import MIN_DURATION_S, SAMPLE_RATE, load_audio, resample, save_wav
 from facetalk.audio.rate import num_motion_frames, to_motion_rate
+from facetalk.files import cache_dir
 
 __all__ = [
     "DEFAULT_ENCODER",

@@ -36,7 +36,7 @@ from torch import nn
 from facetalk.audio.features import AMIN, DB_PER_DECADE, MelSpectrogram, WhisperLogMel
 from facetalk.audio.io import SAMPLE_RATE, resample
 from facetalk.errors import InvalidInputError, MissingDependencyError, UnsupportedFormatError
-from facetalk.files import atomic_directory
+from facetalk.files import atomic_directory, cache_dir
 from facetalk.hf import quiet_transformers
 from facetalk.registry import Registry
 from facetalk.types import Waveform
@@ -530,15 +530,6 @@ def convert_ct2_whisper(model_dir: str | os.PathLike[str], output_dir: str | os.
         extractor.save_pretrained(tmp)
         (tmp / "conversion.json").write_text(json.dumps(_conversion_stamp(source), indent=2) + "\n")
     return target
-
-
-def cache_dir() -> Path:
-    """facetalk's cache: `$FACETALK_CACHE`, else `$XDG_CACHE_HOME/facetalk`, else `~/.cache/facetalk`."""
-    if os.environ.get("FACETALK_CACHE"):
-        return Path(os.environ["FACETALK_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "facetalk"
-    return Path.home() / ".cache" / "facetalk"
 
 
 def whisper_tiny_en_dir(cache: str | os.PathLike[str] | None = None) -> Path:

@@ -74,7 +74,7 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = SAMPLE_RATE) 
     duration = len(samples) / rate
     if duration < MIN_DURATION_S:
         raise InvalidInputError(f"{file}: audio is {duration:.3f} s long, shorter than the minimum {MIN_DURATION_S} s")
-    return Waveform(resample(samples, rate, sample_rate), sample_rate)
+    return Waveform(resample(samples, rate, sample_rate), sample_rate, source=str(file))
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

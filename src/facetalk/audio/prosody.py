@@ -124,7 +124,9 @@ def extract_prosody(waveform: Waveform, *, fps: float, num_frames: int | None = 
     if num_frames < 0:
         raise InvalidInputError(f"number of frames must be >= 0, got {num_frames}")
     if waveform.sample_rate < 2 * PITCH_MAX_HZ:
-        raise InvalidInputError(f"sample rate {waveform.sample_rate} Hz is too low for pitch up to {PITCH_MAX_HZ:.0f} Hz")
+        raise InvalidInputError(
+            f"{waveform.name}: sample rate {waveform.sample_rate} Hz is too low for pitch up to {PITCH_MAX_HZ:.0f} Hz"
+        )
     x = waveform.samples.astype(np.float64)
     rate = waveform.sample_rate
     frame_times = np.arange(num_frames) / fps  # (T,)

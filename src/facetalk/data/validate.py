@@ -36,6 +36,7 @@ import numpy as np
 
 from facetalk.data.sample import Sample
 from facetalk.errors import InvalidInputError
+from facetalk.files import DECODE_ERRORS
 from facetalk.types import Seconds
 
 OnBad: TypeAlias = Literal["skip", "stop"]
@@ -46,7 +47,7 @@ LENGTH_TOLERANCE_S: Seconds = 0.5
 audio and meshes differ by a few frames), while a clip paired with the wrong audio is off by far
 more; the training windows truncate to the shorter of the two."""
 
-_LOAD_ERRORS = (OSError, ValueError, KeyError, IndexError, EOFError)
+_LOAD_ERRORS: tuple[type[Exception], ...] = (*DECODE_ERRORS, KeyError, IndexError)
 """What reading a corrupt file raises (InvalidInputError is a ValueError)."""
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from facetalk.errors import InvalidInputError
 from facetalk.eval.evaluate import UNITS_PER_MM, EvalResult
-from facetalk.files import atomic_directory, atomic_output
+from facetalk.files import atomic_directory, atomic_output, finish_replacement, read_json
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
@@ -221,14 +221,14 @@ def _vertex_error_heatmap(error_mm: np.ndarray, path: Path) -> Path | None:
 
 
 def read_metrics(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """The `metrics.json` of a report directory."""
+    """The `metrics.json` of a report directory (whose interrupted replacement is finished first)."""
+    finish_replacement(directory)
     path = Path(directory) / METRICS_FILE
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path}: missing; not a facetalk eval report") from None
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError(f"{path}: unreadable ({exc})") from None
+    if not path.exists():
+        raise InvalidInputError(f"{path}: missing; not a facetalk eval report")
+    data = read_json(path, what="facetalk eval report")
+    if not (isinstance(data, dict) and isinstance(data.get("metrics"), dict) and isinstance(data.get("info"), dict)):
+        raise InvalidInputError(f"{path}: not a facetalk eval report (no metrics and info objects)")
     return data
 
 

@@ -10,9 +10,11 @@ Formats (names as in the CLI's `--format`):
 | `glb`          | `.glb`                 | blendshape or vertex animation  | yes   |
 | `obj`          | a directory or `.obj`  | one OBJ per frame               | yes   |
 
-A `.obj` path names the directory without its suffix (`out/anim.obj` writes `out/anim/frame_*.obj`).
-Every writer goes through `facetalk.files`, so a failure leaves no partial output. Every error a
-user can cause is a one-line `FacetalkError` that names the file.
+A `.obj` path names the directory without its suffix, for writing and reading alike: `out/anim.obj`
+writes `out/anim/frame_*.obj`, and reading `out/anim.obj` reads that directory back (a directory
+actually named `anim.obj` is read as it is). Every writer goes through `facetalk.files`, so a failure
+or a kill leaves no partial output. Every reader refuses a motion without frames or channels. Every
+error a user can cause is a one-line `FacetalkError` that names the file.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def export_motion(
         path = path.with_suffix("")
     if motion.kind not in fmt.kinds:
         raise InvalidInputError(f"{path}: {fmt.name} writes {' or '.join(fmt.kinds)} motion, not {motion.kind}")
+    if motion.num_frames == 0 or motion.data.shape[1] == 0:
+        raise InvalidInputError(f"{path}: the motion has no {'frames' if motion.num_frames == 0 else 'channels'}")
     if fps is not None and fmt.name != livelink_csv.LIVELINK_CSV.name and fps != motion.fps:
         raise InvalidInputError(
             f"{path}: {fmt.name} writes the motion's frames at its own {motion.fps:g} fps; resample the motion to change it"
@@ -162,8 +166,17 @@ def read_motion(
     fmt = format_for(path, format)
     if fmt.read is None:
         raise UnsupportedFormatError(f"{path}: format {fmt.name} cannot be read")
+    if fmt.directory and path.suffix.lower() == ".obj" and not path.is_dir():
+        if path.is_file():
+            raise InvalidInputError(f"{path}: a single OBJ file; facetalk reads OBJ sequences (a directory of frame_*.obj)")
+        directory = path.with_suffix("")  # as export_motion wrote it
+        if not directory.exists():
+            raise InvalidInputError(f"{path}: no such OBJ sequence (no directory {directory})")
+        path = directory
     reader = fmt.read
     motion = _naming(path, lambda: reader(path, ReadOptions(fps=fps, keep_rotations=keep_rotations)), "read")
+    if motion.num_frames == 0 or motion.data.shape[1] == 0:
+        raise InvalidInputError(f"{path}: the motion has no {'frames' if motion.num_frames == 0 else 'channels'}")
     if swap_mouth_left_right:
         if motion.kind != "blendshapes":
             raise InvalidInputError(f"{path}: swap_mouth_left_right needs blendshape motion, got {motion.kind}")

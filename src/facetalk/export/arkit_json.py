@@ -13,7 +13,7 @@ add (`joints`, `rotations`, `translations`).
 from __future__ import annotations
 
 import json
-import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 from facetalk.errors import InvalidInputError
 from facetalk.export.base import ExportResult, Format, ReadOptions, WriteOptions, register_format, short_float, weights_in
 from facetalk.face.arkit import ARKIT_NAMES
-from facetalk.files import atomic_output
+from facetalk.files import atomic_output, read_json
 from facetalk.types import Motion
 
 REQUIRED_KEYS = ("exportFps", "numPoses", "numFrames", "facsNames", "weightMat")
@@ -50,12 +50,7 @@ def read_arkit_json(path: Path, options: ReadOptions) -> Motion:
     Channels are the 52 ARKit names in canonical order (names the file lacks are zero), followed by
     any non-ARKit `facsNames` in file order.
     """
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{path}: not a JSON file ({exc})") from None
+    document = read_json(path, what="JSON file")
     if not isinstance(document, dict):
         raise InvalidInputError(f"{path}: not an Audio2Face blendshape export (top level is not an object)")
     missing = [key for key in REQUIRED_KEYS if key not in document]
@@ -99,7 +94,7 @@ def _matrix(value: Any, path: Path) -> np.ndarray:
         return np.zeros((0, 0), dtype=np.float32)
     try:
         matrix = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInputError(f"{path}: weightMat holds values that are not numbers") from None
     if matrix.ndim != 2:
         raise InvalidInputError(f"{path}: weightMat must be a matrix of numbers")
@@ -116,8 +111,8 @@ def _count(document: dict[str, Any], key: str, path: Path) -> int:
 
 
 def _fps(value: Any, path: Path) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise InvalidInputError(f"{path}: exportFps must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= sys.float_info.max:
+        raise InvalidInputError(f"{path}: exportFps must be a positive number, got {value!r}"[:200])
     return float(value)
 
 

@@ -25,6 +25,7 @@ glTF's default material is fully metallic and renders nearly black.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,13 @@ UNSIGNED_SHORT = 5123
 UNSIGNED_INT = 5125
 GLB_ALIGNMENT = 4
 GLB_MAGIC = b"glTF"
+GLB_VERSION = 2
+GLB_HEADER_BYTES = 8  # the magic and the version
 MATERIAL_ROUGHNESS = 0.6
 EXTRAS_KEY = "facetalk"
+MAX_COORDINATE_M = 1e6
+"""Vertex glb refuses positions beyond this: no face is a thousand kilometres across, and the PCA and
+float32 morph targets of coordinates near the float32 limit overflow."""
 _COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}
 
 
@@ -121,6 +127,8 @@ def _write_vertex_glb(motion: Motion, path: Path, options: WriteOptions) -> Expo
     topology = topology_for(vertices.shape[1], options.topology, path)
     if options.pca_max_components < 1:
         raise InvalidInputError(f"{path}: pca_max_components must be at least 1, got {options.pca_max_components}")
+    if np.abs(vertices).max() > MAX_COORDINATE_M:
+        raise InvalidInputError(f"{path}: vertex positions beyond {MAX_COORDINATE_M:g} m are not a face (units must be metres)")
     mean, targets, weights, explained = _pca(vertices, options.pca_max_components, options.pca_tolerance_mm / MM)
     scene = _scene(mean, targets, topology)
     # Measure what a reader rebuilds from the stored float32 arrays.
@@ -279,10 +287,18 @@ def read_glb(path: Path, options: ReadOptions) -> Motion:
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file")
     with open(path, "rb") as f:
-        if f.read(len(GLB_MAGIC)) != GLB_MAGIC:
-            raise InvalidInputError(f"{path}: not a binary glTF file (no glTF header)")
+        header = f.read(GLB_HEADER_BYTES)
+    if header[: len(GLB_MAGIC)] != GLB_MAGIC:
+        raise InvalidInputError(f"{path}: not a binary glTF file (no glTF header)")
+    version = int.from_bytes(header[len(GLB_MAGIC) :], "little")
+    if len(header) < GLB_HEADER_BYTES:
+        raise InvalidInputError(f"{path}: not a readable .glb file (truncated header)")
+    if version != GLB_VERSION:
+        raise InvalidInputError(f"{path}: binary glTF version {version}; only version {GLB_VERSION} is read")
     try:
-        gltf = pygltflib.GLTF2.load_binary(str(path))
+        with warnings.catch_warnings():  # what pygltflib would warn about ends in a one-line error, or does not matter
+            warnings.simplefilter("ignore")
+            gltf = pygltflib.GLTF2.load_binary(str(path))
         blob = gltf.binary_blob()
     except Exception as exc:  # pygltflib raises anything from struct.error to KeyError on bad input
         raise InvalidInputError(f"{path}: not a readable .glb file ({type(exc).__name__})") from None

@@ -13,7 +13,7 @@ import numpy as np
 
 from facetalk.errors import FacetalkError, InvalidInputError
 from facetalk.export.base import ExportResult, Format, ReadOptions, WriteOptions, register_format
-from facetalk.files import atomic_output
+from facetalk.files import DECODE_ERRORS, atomic_output
 from facetalk.types import MOTION_KINDS, Motion
 
 NPZ_KEYS = ("data", "fps", "kind", "channels")
@@ -38,15 +38,18 @@ def write_npz(motion: Motion, path: Path, options: WriteOptions) -> ExportResult
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:
-    if path.is_file() and not zipfile.is_zipfile(path):
+    if not path.exists():
+        raise InvalidInputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: is a directory, not a .npz file")
+    if not zipfile.is_zipfile(path):
         raise InvalidInputError(f"{path}: not a .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise InvalidInputError(f"{path}: not a readable .npz file ({exc})") from None
+    except DECODE_ERRORS as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise InvalidInputError(f"{path}: not a readable .npz file ({reason})") from None
 
 
 def read_npz(path: Path, options: ReadOptions) -> Motion:
@@ -54,21 +57,42 @@ def read_npz(path: Path, options: ReadOptions) -> Motion:
     missing = [key for key in NPZ_KEYS if key not in arrays]
     if missing:
         raise InvalidInputError(f"{path}: not a facetalk motion file (missing {', '.join(missing)})")
-    kind = str(arrays["kind"])
-    if kind not in MOTION_KINDS:
-        raise InvalidInputError(f"{path}: unknown motion kind {kind!r}")
-    fps = options.fps if options.fps is not None else float(arrays["fps"])
-    channels = tuple(str(c) for c in arrays["channels"].reshape(-1))
+    kind, fps_value, channels, data = arrays["kind"], arrays["fps"], arrays["channels"], arrays["data"]
+    if kind.ndim != 0 or kind.dtype.kind != "U" or str(kind) not in MOTION_KINDS:
+        raise InvalidInputError(f"{path}: kind must be one of {', '.join(MOTION_KINDS)}, got {_shown(kind)}")
+    if fps_value.ndim != 0 or fps_value.dtype.kind not in "iuf":
+        raise InvalidInputError(f"{path}: fps must be a number, got {_shown(fps_value)}")
+    if channels.ndim != 1 or (channels.size and channels.dtype.kind != "U"):
+        raise InvalidInputError(f"{path}: channels must be a list of names, got {_shown(channels)}")
+    if data.dtype.kind not in "iuf":
+        raise InvalidInputError(f"{path}: data must be numbers, got {data.dtype} values")
+    fps = options.fps if options.fps is not None else float(fps_value)
     try:
-        return Motion(arrays["data"], fps, kind, channels)  # type: ignore[arg-type]
+        return Motion(data, fps, str(kind), tuple(str(c) for c in channels))  # type: ignore[arg-type]
     except FacetalkError as exc:
         raise InvalidInputError(f"{path}: {exc}") from None
 
 
+def _shown(array: np.ndarray) -> str:
+    """A short description of a stored value that is not what it should be."""
+    if array.ndim == 0 and array.dtype.kind in "Uiufb":
+        return repr(array.item())[:60]
+    return f"a {array.dtype} array of shape {array.shape}"
+
+
 def read_npz_triangles(path: str | Path) -> np.ndarray | None:
-    """The triangles (F, 3) stored with a vertex motion, or None when the file has none."""
+    """The triangles (F, 3) stored with a vertex motion, or None when the file has none.
+
+    Raises:
+        InvalidInputError: the file is unreadable, or its triangles are not (F, 3) integers.
+    """
     arrays = _load(Path(path))
-    return arrays["triangles"].astype(np.int32) if "triangles" in arrays else None
+    if "triangles" not in arrays:
+        return None
+    triangles = arrays["triangles"]
+    if triangles.ndim != 2 or triangles.shape[1] != 3 or triangles.dtype.kind not in "iu":
+        raise InvalidInputError(f"{path}: triangles must be (F, 3) integers, got {_shown(triangles)}")
+    return triangles.astype(np.int32)
 
 
 NPZ = register_format(Format("npz", (".npz",), MOTION_KINDS, write_npz, read_npz))

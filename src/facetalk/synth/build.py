@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from facetalk.errors import OutputError
+from facetalk.errors import OutputError, show_warning
 from facetalk.files import atomic_output
 from facetalk.synth.sentences import DEFAULT_NUM_SENTENCES, Sentence, generate_sentences
 from facetalk.synth.speakers import Speaker, make_speakers
@@ -325,7 +326,8 @@ def _clip_records(corpus: Corpus, workers: int) -> Iterator[dict[str, Any]]:
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold onnx/torch threads
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(corpus,)) as pool:
+    initargs = (corpus, warnings.showwarning is show_warning)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
         pending: list[Future[dict[str, Any]] | dict[str, Any]] = []
         try:
             while True:
@@ -344,11 +346,13 @@ def _clip_records(corpus: Corpus, workers: int) -> Iterator[dict[str, Any]]:
 _WORKER_CORPUS: Corpus | None = None
 
 
-def _init_worker(corpus: Corpus) -> None:
+def _init_worker(corpus: Corpus, one_line_warnings: bool) -> None:
     global _WORKER_CORPUS
     import torch
 
     torch.set_num_threads(1)  # one core per worker process
+    if one_line_warnings:  # show warnings as the parent does (a spawned process starts with Python's defaults)
+        warnings.showwarning = show_warning
     _WORKER_CORPUS = corpus
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from facetalk.errors import InvalidInputError
-from facetalk.files import atomic_directory, atomic_output
+from facetalk.files import atomic_directory, atomic_output, load_safetensors
 from facetalk.models.base import Animator, save_model
 
 LATEST = "latest.json"
@@ -126,22 +126,20 @@ def load_checkpoint(directory: str | os.PathLike[str], *, model: Animator,
                     optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, Any]:  # fmt: skip
     """Restore the model's weights (every module), each optimizer's state and every random state; return
     the training state."""
-    from safetensors.torch import load_file
-
     path = Path(directory)
     required = [*CHECKPOINT_FILES, *(name for group in optimizers for name in _optimizer_files(group))]
     for name in required:
         if not (path / name).is_file():
             raise InvalidInputError(f"{path}: incomplete checkpoint ({name} is missing)")
     try:
-        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        model.load_state_dict(load_safetensors(path / "model.safetensors"))
         for group, optimizer in optimizers.items():
             tensors_name, other_name = _optimizer_files(group)
             other = json.loads((path / other_name).read_text())
-            optimizer.load_state_dict(_unflatten_optimizer(load_file(str(path / tensors_name)), other))
-        torch.set_rng_state(load_file(str(path / "rng.safetensors"))["torch"])
+            optimizer.load_state_dict(_unflatten_optimizer(load_safetensors(path / tensors_name), other))
+        torch.set_rng_state(load_safetensors(path / "rng.safetensors")["torch"])
         state: dict[str, Any] = json.loads((path / "state.json").read_text())
-    except Exception as exc:  # safetensors raises its own error type for truncated or corrupt files
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # a damaged safetensors file is an InvalidInputError
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInputError(f"{path}: unreadable checkpoint ({reason})") from None
     if sorted(state.pop("optimizers", list(optimizers))) != sorted(optimizers):
