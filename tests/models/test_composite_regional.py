@@ -319,3 +319,25 @@ def test_the_neutral_face_is_embedded_relative_to_the_training_mean() -> None:
     # only S̄ minus the mean face is embedded, so the same identity offset gives the same motion, shifted
     assert torch.allclose(shifted, before + shift, atol=1e-5)
     assert not torch.allclose(model(batch).motion, before, atol=1e-5)  # the mean face does enter the embedding
+
+
+def test_without_identity_embedding_the_face_only_offsets_the_output() -> None:
+    model, batch = _model(embed_identity=False), _batch(15)
+    shift = torch.linspace(-0.05, 0.05, 15)
+    shifted = model({**batch, "template": batch["template"] + shift}).motion
+    assert torch.allclose(shifted, model(batch).motion + shift, atol=1e-5)  # the decoder never sees the face
+
+
+def test_reference_centres() -> None:
+    """Eq. 1 ignores a reference's held offset; centring on the speaker's neutral face keeps it."""
+    batch = _batch(15, lengths=(12,))
+    generator = torch.Generator().manual_seed(4)
+    moving = batch["template"][:, None, :] + 0.3 * torch.randn(1, 20, 15, generator=generator)
+    held = moving + 0.5  # the same movements around a held expression
+
+    def run(model: CompositeRegional, style: torch.Tensor) -> torch.Tensor:
+        return model({**batch, "style": style, "style_mask": torch.ones(1, 20), "style_template": batch["template"]}).motion
+
+    mean_centred, template_centred = _model(reference_centre="mean"), _model(reference_centre="template")
+    assert torch.allclose(run(mean_centred, moving), run(mean_centred, held), atol=1e-5)
+    assert (run(template_centred, moving) - run(template_centred, held)).abs().max() > 1e-4

@@ -216,6 +216,8 @@ class CompositeRegional(Animator):
             reference's amplitude) or "layer" (per-frame LayerNorm, blind to it).
         reference_centre: "mean" (Eq. 1) or "template" (the reference speaker's neutral face, which
             keeps held expressions in the reference).
+        embed_identity: add W·S̄ to the decoder's input (§4.4); False keeps the face out of the
+            decoder, so that its style can only come from the reference.
         fps: motion frames per second of the output.
         kind: "vertices", "blendshapes" or "params".
         channels: channel names of blendshape or parameter output.
@@ -230,7 +232,8 @@ class CompositeRegional(Animator):
                  decoder_widths: Sequence[int] = RESNET18_WIDTHS, encoder_widths: Sequence[int] = RESNET18_WIDTHS,
                  composite: bool = True, output_scale: float = OUTPUT_SCALE, motion_scale: float = 1.0,
                  speech_encoder: SpeechEncoder | None = None, face_encoder_norm: str = "batch", reference_centre: str = "mean",
-                 fps: float = 30.0, kind: str = "vertices", channels: Sequence[str] = ()) -> None:  # fmt: skip
+                 embed_identity: bool = True, fps: float = 30.0, kind: str = "vertices",
+                 channels: Sequence[str] = ()) -> None:  # fmt: skip
         super().__init__()
         if speech_encoder is not None and speech_encoder.dim != speech_dim:
             raise ValueError(f"speech_dim {speech_dim} does not match the speech encoder's {speech_encoder.dim} channels")
@@ -238,6 +241,7 @@ class CompositeRegional(Animator):
             raise ValueError(f"motion_scale must be positive, got {motion_scale}")
         self.fps, self.kind, self.channels = fps, kind, tuple(channels)
         self.motion_dim, self.output_scale, self.motion_scale = motion_dim, output_scale, motion_scale
+        self.embed_identity = embed_identity
         self.encoder = speech_encoder
         self.feature_norm = FeatureNorm(speech_dim)
         self.audio_projection = nn.Linear(speech_dim, embed_dim)
@@ -290,8 +294,10 @@ class CompositeRegional(Animator):
             z_fuse = z_audio
 
         template = self._template(batch, speech) * self.motion_scale  # S̄, (B, D)
-        identity = template - self.template_mean * self.motion_scale  # S̄ relative to the training speakers' mean face
-        hidden = z_fuse + (identity @ self.embedding.T)[:, None, :]  # (B, T, E): + W·S̄ on every frame
+        hidden = z_fuse  # (B, T, E)
+        if self.embed_identity:
+            identity = template - self.template_mean * self.motion_scale  # S̄ relative to the training speakers' mean face
+            hidden = hidden + (identity @ self.embedding.T)[:, None, :]  # + W·S̄ on every frame
         z_pred = self.decoder(hidden.transpose(1, 2), mask).transpose(1, 2)  # (B, T, E)
         motion = template[:, None, :] + self.output_scale * (z_pred @ self.embedding)  # Eq. 3, (B, T, D)
         return ModelOutput(motion=motion / self.motion_scale, extras={"embedding_l1": self.embedding.abs().sum()})
@@ -384,6 +390,7 @@ class CompositeRegionalConfig:
         encoder_options: its builder's options (`freeze: true` keeps it fixed).
         face_encoder_norm: "batch" or "layer".
         reference_centre: "mean" (Eq. 1) or "template".
+        embed_identity: add W·S̄ to the decoder's input (§4.4).
     """
 
     embed_dim: int = PAPER_EMBED_DIM
@@ -394,6 +401,7 @@ class CompositeRegionalConfig:
     encoder_options: dict[str, Any] = field(default_factory=dict)
     face_encoder_norm: str = "batch"
     reference_centre: str = "mean"
+    embed_identity: bool = True
 
 
 def _inputs(config: CompositeRegionalConfig) -> InputSpec:
@@ -428,4 +436,5 @@ def composite_regional(config: CompositeRegionalConfig, sizes: DataSizes) -> Com
                              decoder_widths=config.widths, encoder_widths=config.widths, composite=config.composite,
                              motion_scale=config.motion_scale, speech_encoder=speech_encoder,
                              face_encoder_norm=config.face_encoder_norm, reference_centre=config.reference_centre,
+                             embed_identity=config.embed_identity,
                              fps=sizes.fps, kind=sizes.kind, channels=sizes.channel_names())  # fmt: skip
