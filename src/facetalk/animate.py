@@ -30,7 +30,7 @@ class Animation:
         waveform: the speech, 16 kHz mono.
         alignment: the words and ARPAbet phones the animation follows.
         transcript: the words aligned (given, or transcribed by Whisper).
-        alignment_method: "forced", or "phone-recognition" when forced alignment failed.
+        alignment_method: "forced", or "dictionary" when forced alignment failed on some chunk (see `alignment.chunks`).
     """
 
     motion: Motion
