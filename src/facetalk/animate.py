@@ -28,16 +28,18 @@ class Animation:
     Attributes:
         motion: ARKit-52 blendshape motion, one frame per 1 / fps seconds of speech.
         waveform: the speech, 16 kHz mono.
-        alignment: the words and ARPAbet phones the animation follows.
-        transcript: the words aligned (given, or transcribed by Whisper).
-        alignment_method: "forced", or "dictionary" when forced alignment failed on some chunk (see `alignment.chunks`).
+        alignment: the words and ARPAbet phones the animation follows; None when a model animated the
+            speech and nothing asked for them (see `animate`'s `need_alignment`).
+        transcript: the words aligned (given, or transcribed by Whisper); None without an alignment.
+        alignment_method: "forced", or "dictionary" when forced alignment failed on some chunk (see
+            `alignment.chunks`); None without an alignment.
     """
 
     motion: Motion
     waveform: Waveform
-    alignment: Alignment
-    transcript: str
-    alignment_method: str
+    alignment: Alignment | None
+    transcript: str | None
+    alignment_method: str | None
 
 
 def animate(
@@ -51,6 +53,7 @@ def animate(
     seed: int = 0,
     model: str | None = None,
     style_ref: str | os.PathLike[str] | Motion | None = None,
+    need_alignment: bool = True,
 ) -> Animation:
     """Animate the default face from speech.
 
@@ -66,25 +69,33 @@ def animate(
             shipped one (`weights/<name>`, e.g. "composite_regional"); it animates at its own fps.
         style_ref: for models that take a style reference: a motion (or a motion file) whose speaking
             style to take on; default: the reference shipped with the model.
+        need_alignment: whether the words and phones are wanted (a TextGrid, or a model that reads
+            text). The procedural animator always aligns; a model aligns only when this is True, so
+            `facetalk animate --model` without a TextGrid output spends nothing on transcription
+            and alignment.
     """
     from facetalk.audio import load_audio
     from facetalk.audio.prosody import extract_prosody
     from facetalk.procedural import PERSONAS, ProceduralAnimator
-    from facetalk.text.align import align
+    from facetalk.text.align import AlignmentResult, align
 
     if backend not in BACKENDS:
         raise UnsupportedFormatError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     if persona not in PERSONAS:
         raise UnsupportedFormatError(f"unknown persona {persona!r} (known: {', '.join(sorted(PERSONAS))})")
     waveform = speech if isinstance(speech, Waveform) else load_audio(speech)
-    alignment = align(waveform, text)
+    alignment: AlignmentResult | None = None
     if model is not None:
+        alignment = align(waveform, text) if need_alignment else None
         motion = animate_with_model(waveform, model, emotion=emotion, style_ref=style_ref)
     else:
+        alignment = align(waveform, text)
         prosody = extract_prosody(waveform, fps=fps)
         motion = ProceduralAnimator().animate(
             alignment, duration=waveform.duration, fps=fps, persona=PERSONAS[persona], emotion=emotion, prosody=prosody, seed=seed
         )
+    if alignment is None:
+        return Animation(motion, waveform, None, None, None)
     return Animation(motion, waveform, alignment, alignment.transcript, alignment.method)
 
 
@@ -142,7 +153,7 @@ def write_animation(
     formats: Sequence[str] = DEFAULT_FORMATS,
     progress: bool = True,
 ) -> list[Path]:
-    """Write an animation as `out_dir/<name>.<ext>` in each format, plus the alignment as a TextGrid.
+    """Write an animation as `out_dir/<name>.<ext>` in each format, plus its alignment (if any) as a TextGrid.
 
     The MP4 carries the speech track. Returns the paths written.
     """
@@ -160,9 +171,10 @@ def write_animation(
         path = out / f"{name}{FORMAT_EXTENSIONS[fmt]}"
         export_motion(animation.motion, path, format=fmt)
         paths.append(path)
-    textgrid = out / f"{name}.TextGrid"
-    write_textgrid(animation.alignment, textgrid, duration=animation.waveform.duration)
-    paths.append(textgrid)
+    if animation.alignment is not None:
+        textgrid = out / f"{name}.TextGrid"
+        write_textgrid(animation.alignment, textgrid, duration=animation.waveform.duration)
+        paths.append(textgrid)
     if VIDEO_FORMAT in formats:
         speech = out / f".{name}.speech.wav"  # the video's sound track, removed once muxed
         try:
