@@ -44,6 +44,8 @@ YIN_THRESHOLD = 0.2
 leaves a third of the frames inside Piper's vowels unvoiced (its vocoder adds jitter); 0.2 keeps
 unvoiced fricatives out (below 1% of their frames)."""
 ANALYSIS_HOP_S = 0.01
+YIN_BLOCK_FRAMES = 1000
+"""Analysis frames per block: about 60 MB of frame copies and spectra at 16 kHz."""
 VOICING_FLOOR_DB = 40.0
 """Frames quieter than the loudest frame by more than this are unvoiced, whatever their periodicity."""
 SILENCE_DB = -60.0
@@ -155,7 +157,19 @@ def _rms_db(x: np.ndarray, rate: int, times: np.ndarray, window_s: float) -> np.
 
 
 def _yin(x: np.ndarray, rate: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """YIN pitch (Hz) and voicing of analysis frames centred on `times`, shapes (N,) and (N,)."""
+    """YIN pitch (Hz) and voicing of analysis frames centred on `times` (at least one), shapes (N,) and (N,).
+
+    Frames are analysed in blocks of `YIN_BLOCK_FRAMES`, so memory stays bounded on long audio.
+    """
+    blocks = [_yin_block(x, rate, times[i : i + YIN_BLOCK_FRAMES]) for i in range(0, len(times), YIN_BLOCK_FRAMES)]
+    pitch, has_dip, frame_db = (np.concatenate([block[k] for block in blocks]) for k in range(3))
+    loud = (frame_db > frame_db.max() - VOICING_FLOOR_DB) & (frame_db > SILENCE_DB)
+    voiced = has_dip & loud & (pitch >= PITCH_MIN_HZ) & (pitch <= PITCH_MAX_HZ)
+    return np.where(voiced, pitch, 0.0), voiced
+
+
+def _yin_block(x: np.ndarray, rate: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pitch (Hz), whether YIN found a dip, and level (dB) of the frames centred on `times`, each (N,)."""
     window = round(YIN_WINDOW_S * rate)  # W
     tau_min = max(2, math.floor(rate / PITCH_MAX_HZ))
     tau_max = math.ceil(rate / PITCH_MIN_HZ)
@@ -205,9 +219,7 @@ def _yin(x: np.ndarray, rate: int, times: np.ndarray) -> tuple[np.ndarray, np.nd
     pitch = rate / np.maximum(period, 1.0)
 
     frame_db = 10.0 * np.log10(np.maximum(squares[:, window] / window, _POWER_FLOOR))
-    loud = (frame_db > frame_db.max() - VOICING_FLOOR_DB) & (frame_db > SILENCE_DB) if len(frame_db) else np.zeros(0, dtype=bool)
-    voiced = has_dip & loud & (pitch >= PITCH_MIN_HZ) & (pitch <= PITCH_MAX_HZ)
-    return np.where(voiced, pitch, 0.0), voiced
+    return pitch, has_dip, frame_db
 
 
 def _undo_octave_jumps(cmnd: np.ndarray, tau: np.ndarray) -> np.ndarray:
