@@ -61,8 +61,8 @@ FRAMES_PER_SECOND = 100
 INT16_SCALE = 32767
 SAMPLES_PER_FRAME = SAMPLE_RATE // FRAMES_PER_SECOND
 
-SEARCH_BEAM = 1e-100
-WORD_BEAM = 1e-80
+SEARCH_BEAM = 1e-120
+WORD_BEAM = 1e-100
 """pocketsphinx's beams (defaults 1e-48, 1e-48, 7e-29), wide enough for synthetic voices."""
 MAX_CHUNK_S = 20.0
 """Longest stretch of audio aligned in one search: its memory and time grow with the length."""
@@ -75,10 +75,10 @@ PAUSE_DB_ABOVE_FLOOR = 6.0
 """A 10 ms frame is quiet below the lower of: this far below the loud frames (95th percentile), and the
 midpoint between them and the quiet ones (5th percentile); but never below the quiet ones plus
 `PAUSE_DB_ABOVE_FLOOR`, so a steady noise floor counts as quiet."""
-WORD_RANGE_FACTOR = 2.0
-"""A chunk's grammar may end anywhere from 1/factor to factor times its expected word count..."""
-WORD_RANGE_SLACK = 8
-"""... give or take this many words."""
+WORD_RANGE = (0.75, 1.5)
+"""A chunk's grammar may end anywhere from these shares of its expected word count..."""
+WORD_RANGE_SLACK = 3
+"""... give or take this many words. Too low a floor lets silence swallow words (see `COMMIT_MARGIN_S`)."""
 COMMIT_MARGIN_S = 3.0
 """Of each chunk but the last, only the words that end this long before its end are kept: silence can
 outscore badly matched speech (espeak-ng's voices), so near its end the grammar may stop early and
@@ -473,8 +473,8 @@ def _align_chunks(
             low = high = expected = remaining
         else:
             expected = round(remaining * (~quiet[a:b]).sum() / max(int((~quiet[a:]).sum()), 1))
-            low = min(remaining, max(1, int(expected / WORD_RANGE_FACTOR) - WORD_RANGE_SLACK))
-            high = min(remaining, int(np.ceil(expected * WORD_RANGE_FACTOR)) + WORD_RANGE_SLACK)
+            low = min(remaining, max(1, int(expected * WORD_RANGE[0]) - WORD_RANGE_SLACK))
+            high = min(remaining, int(np.ceil(expected * WORD_RANGE[1])) + WORD_RANGE_SLACK)
         start = _seconds(a)
         chunk = Alignment()
         reason = ""
