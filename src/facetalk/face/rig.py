@@ -75,11 +75,14 @@ class BlendshapeRig:
         Every frame is the bounded least-squares problem `scipy.optimize.lsq_linear` solves; all frames
         are solved at once on the normal equations (see `solve_box_qp`), to the same solution.
         """
-        vertices = np.asarray(vertices, dtype=np.float64)
+        vertices = np.asarray(vertices)
         if vertices.ndim != 3 or vertices.shape[1:] != self.neutral.shape:
             raise InvalidInputError(f"vertices must have shape (T, {self.neutral.shape[0]}, 3), got {vertices.shape}")
-        target = (vertices - self.neutral[None]).reshape(len(vertices), -1)  # (T, 3V)
-        weights = solve_box_qp(self._gram, target @ self._basis)  # (T, K)
+        rhs = np.zeros((len(vertices), self.num_shapes))  # (T, K): the basis times each frame's offsets
+        for start in range(0, len(vertices), FIT_CHUNK_FRAMES):  # in chunks: no (T, 3V) float64 copy
+            offsets = vertices[start : start + FIT_CHUNK_FRAMES].astype(np.float64) - self.neutral[None]
+            rhs[start : start + FIT_CHUNK_FRAMES] = offsets.reshape(len(offsets), -1) @ self._basis
+        weights = solve_box_qp(self._gram, rhs)  # (T, K)
         return np.clip(weights, 0.0, 1.0).astype(np.float32)  # free weights may sit 1e-16 past a bound
 
     def animate(self, motion: Motion) -> Motion:
