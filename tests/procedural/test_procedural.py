@@ -274,3 +274,15 @@ def test_blend_in_blocks_equals_blending_every_segment_everywhere(speech_corpus,
     everywhere = np.einsum("stp,sp->tp", weight, targets) / weight.sum(axis=0)
     monkeypatch.setattr(co, "BLEND_BLOCK_FRAMES", 100)  # many blocks, most segments out of reach of each
     np.testing.assert_allclose(co.blend(segments, times, power=power), everywhere, atol=1e-12)
+
+
+def test_shipped_word_meanings_equal_the_live_model() -> None:
+    from facetalk.procedural import expressions as ex
+
+    index, shipped = ex._lexicon()
+    assert len(index) > 100_000
+    words = ["wonderful", "terrible", "lighthouse", "don't", "furious", "okay", *sorted(index)[::20_000]]
+    live = ex.meaning_projections(words)
+    np.testing.assert_allclose(shipped[[index[w] for w in words]], live, atol=1e-4)
+    assert ex.word_affect(["Wonderful!"])[0, 0] > 0.5 and ex.word_affect(["terrible"])[0, 0] < -0.5
+    assert (ex.word_affect(["zyxwivian"]) == ex.word_affect(["zyxwivian"])).all()  # not shipped: from MiniLM
