@@ -185,6 +185,18 @@ def test_long_paragraph_aligns_chunk_by_chunk(voice):
     assert_dictionary_phones(result)
 
 
+def test_long_speech_without_a_transcript_is_chunked_at_whisper_word_times():
+    waveform = espeak(PARAGRAPH, "en-us")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AlignmentFallbackWarning)  # Whisper may mishear a word or two
+        result = align(waveform)
+    assert len(result.chunks) >= 2 and sum(c.words for c in result.chunks) == len(result.words)
+    assert sum(c.method == "forced" for c in result.chunks) >= len(result.chunks) - 1
+    assert len(result.words) == len(result.transcript.split()) > 0.9 * len(normalize_transcript(PARAGRAPH))
+    assert_well_formed(result, waveform.duration)
+    assert_dictionary_phones(result)
+
+
 MEMORY_PROBE = """
 import resource, sys
 from facetalk.synth.voices import espeak

@@ -484,7 +484,8 @@ def _align_chunks(
             if isinstance(forced, Alignment):
                 chunk = forced if last or times is not None else _committed(forced, _seconds(b) - COMMIT_MARGIN_S)
             else:
-                chunk, reason = _fallback(words[done : done + expected], times, pronunciations, quiet, a, b), forced
+                spans = None if times is None else times[done : done + expected]
+                chunk, reason = _fallback(words[done : done + expected], spans, pronunciations, quiet, a, b), forced
         end = _seconds(b) if reason or last or times is not None or not chunk.words else chunk.words[-1].end
         for phone in chunk.phones:
             if phone.label != SILENCE:
@@ -513,9 +514,9 @@ def _fallback(
     a: int,
     b: int,
 ) -> Alignment:
-    """The chunk's words at Whisper's times, or sharing the chunk's speech, with their dictionary phones."""
+    """The chunk's words at their Whisper `times`, or sharing the chunk's speech, with their dictionary phones."""
     if times is not None:
-        spans = [(max(t0, _seconds(a)), min(t1, _seconds(b))) for t0, t1 in times[: len(words)]]
+        spans = [(max(t0, _seconds(a)), min(t1, _seconds(b))) for t0, t1 in times]
     else:
         loud = np.flatnonzero(~quiet[a:b])
         first, stop = (a + loud[0], a + loud[-1] + 1) if len(loud) else (a, b)
@@ -572,6 +573,8 @@ def _shares(
     words: Sequence[str], pronunciations: dict[str, list[list[str]]], start: float, end: float
 ) -> list[tuple[float, float]]:
     """`start`..`end` split between the words in proportion to their phone counts."""
+    if not words:
+        return []
     counts = np.array([len(_dictionary_phones(word, pronunciations)) for word in words], dtype=float)
     bounds = start + (end - start) * np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
     return [(float(a), float(b)) for a, b in itertools.pairwise(bounds)]
