@@ -127,7 +127,7 @@ def extract_prosody(waveform: Waveform, *, fps: float, num_frames: int | None = 
         raise InvalidInputError(f"number of frames must be >= 0, got {num_frames}")
     if waveform.sample_rate < 2 * PITCH_MAX_HZ:
         raise InvalidInputError(f"sample rate {waveform.sample_rate} Hz is too low for pitch up to {PITCH_MAX_HZ:.0f} Hz")
-    x = waveform.samples.astype(np.float64)
+    x = waveform.samples  # float32; each block below takes its float64 copy, so memory stays bounded
     rate = waveform.sample_rate
     frame_times = np.arange(num_frames) / fps  # (T,)
     energy = _rms_db(x, rate, frame_times, max(ENERGY_WINDOW_S, 1.0 / fps))
@@ -147,12 +147,20 @@ def extract_prosody(waveform: Waveform, *, fps: float, num_frames: int | None = 
 
 
 def _rms_db(x: np.ndarray, rate: int, times: np.ndarray, window_s: float) -> np.ndarray:
-    """RMS level in dBFS over windows centred on `times`, zero outside the signal, shape (T,)."""
-    cumulative = np.concatenate([[0.0], np.cumsum(x * x)])
+    """RMS level in dBFS over windows centred on `times` (ascending), zero outside the signal, shape (T,).
+
+    Computed in blocks of `YIN_BLOCK_FRAMES` frames, each from running sums over its own samples.
+    """
     half = window_s * rate / 2
     start = np.clip(np.round(times * rate - half).astype(np.int64), 0, len(x))
     stop = np.clip(np.round(times * rate + half).astype(np.int64), 0, len(x))
-    power = (cumulative[stop] - cumulative[start]) / max(2 * half, 1.0)
+    power = np.zeros(len(times))
+    for i in range(0, len(times), YIN_BLOCK_FRAMES):
+        block = slice(i, i + YIN_BLOCK_FRAMES)
+        first = int(start[block].min())
+        local = x[first : int(stop[block].max())].astype(np.float64)
+        cumulative = np.concatenate([[0.0], np.cumsum(local * local)])
+        power[block] = (cumulative[stop[block] - first] - cumulative[start[block] - first]) / max(2 * half, 1.0)
     return 10.0 * np.log10(np.maximum(power, _POWER_FLOOR))
 
 
@@ -175,9 +183,10 @@ def _yin_block(x: np.ndarray, rate: int, times: np.ndarray) -> tuple[np.ndarray,
     tau_max = math.ceil(rate / PITCH_MIN_HZ)
     length = window + tau_max + 1  # each frame needs W samples and their copies up to τ_max later
     centres = np.round(times * rate).astype(np.int64)
-    padded = np.concatenate([np.zeros(length), x, np.zeros(length)])
-    starts = centres - window // 2 + length  # in `padded`: the integration window is centred on the frame
-    segments = padded[starts[:, None] + np.arange(length)[None]]  # (N, L)
+    index = (centres - window // 2)[:, None] + np.arange(length)[None]  # (N, L): the window centred on the frame
+    inside = (index >= 0) & (index < len(x))  # zeros beyond the signal's ends
+    source = x if len(x) else np.zeros(1, np.float32)  # an empty signal is all zeros
+    segments = np.where(inside, source[np.clip(index, 0, len(source) - 1)].astype(np.float64), 0.0)  # (N, L)
 
     # Step 2: d(τ) = E(0) + E(τ) - 2 r(τ), with r from one FFT cross-correlation per frame.
     n_fft = 1 << math.ceil(math.log2(length + window))
