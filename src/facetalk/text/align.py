@@ -156,10 +156,12 @@ def align(
         resolution; `method` and `chunks` tell how they were found.
 
     Raises:
-        InvalidInputError: an unreadable audio file, a transcript without words, or (with
+        InvalidInputError: an unreadable or empty audio file, a transcript without words, or (with
             method="forced") a transcript that cannot be aligned to the audio.
     """
     waveform, source = _speech_16k(audio)
+    if not len(waveform.samples):
+        raise InvalidInputError(f"{source}: no audio to align")
     timed: Sequence[Word] = ()
     if transcript is None:
         from facetalk.text.transcribe import transcribe
@@ -339,10 +341,12 @@ def _chunk_end(start: int, pause_frames: np.ndarray, energy: np.ndarray) -> int:
 
 def quiet_frames(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which 10 ms frames of 16 kHz speech are quiet (see `PAUSE_DB_BELOW_SPEECH`), and their energy in dB."""
-    frames = -(-len(samples) // SAMPLES_PER_FRAME)  # a last partial frame counts as a frame
-    padded = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
-    padded[: len(samples)] = samples
-    energy = 10.0 * np.log10(np.square(padded.reshape(frames, SAMPLES_PER_FRAME)).mean(axis=1) + 1e-10)
+    full, rest = divmod(len(samples), SAMPLES_PER_FRAME)
+    body = samples[: full * SAMPLES_PER_FRAME].reshape(full, SAMPLES_PER_FRAME)
+    power = np.einsum("ij,ij->i", body, body) / SAMPLES_PER_FRAME  # no (S,) temporary, for hours of audio
+    if rest:  # a last partial frame counts as a frame, padded with zeros
+        power = np.append(power, np.square(samples[-rest:]).sum() / SAMPLES_PER_FRAME)
+    energy = 10.0 * np.log10(power + 1e-10)
     loud, soft = np.percentile(energy, 95), np.percentile(energy, 5)
     threshold = max(soft + PAUSE_DB_ABOVE_FLOOR, min(loud - PAUSE_DB_BELOW_SPEECH, (loud + soft) / 2))
     return energy < threshold, energy
@@ -459,7 +463,6 @@ def _align_chunks(
     """Align the audio chunk by chunk (see the module docstring); phones tile the whole audio."""
     quiet, energy = quiet_frames(samples)
     pause_frames = pauses(quiet)
-    pcm = (np.clip(samples, -1.0, 1.0) * INT16_SCALE).astype(np.int16)
     out_words: list[Word] = []
     phones: list[Phone] = []
     chunks: list[AlignedChunk] = []
@@ -479,7 +482,8 @@ def _align_chunks(
         chunk = Alignment()
         reason = ""
         if high > 0:
-            chunk_pcm = pcm[a * SAMPLES_PER_FRAME : b * SAMPLES_PER_FRAME].tobytes()
+            chunk_samples = samples[a * SAMPLES_PER_FRAME : b * SAMPLES_PER_FRAME]
+            chunk_pcm = (np.clip(chunk_samples, -1.0, 1.0) * INT16_SCALE).astype(np.int16).tobytes()
             forced = _forced_chunk(decoder, chunk_pcm, words[done : done + high], low, pronunciations, a)
             if isinstance(forced, Alignment):
                 chunk = forced if last or times is not None else _committed(forced, _seconds(b) - COMMIT_MARGIN_S)
