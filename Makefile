@@ -1,6 +1,6 @@
 # make demo: set up everything on a fresh machine, then animate the bundled example speech into out/.
 # make test: set up everything, then run ruff, mypy and the whole test suite.
-# make bench: set up everything, then print the benchmark figures recorded in docs/benchmarks.md.
+# make bench: set up everything, then print the benchmark figures recorded in docs/benchmarks.md and docs/performance.md.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,6 +27,7 @@ bench: system $(STAMP)
 	$(BIN)/python bench/render_speed.py
 	$(BIN)/python bench/encoders_speed.py
 	$(BIN)/python bench/composite_regional_speed.py
+	$(BIN)/python bench/pipeline_speed.py
 
 system:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -117,3 +117,14 @@ def test_the_shipped_model_speaks(example):
     reference = example.motion.data[:, ARKIT_NAMES.index("jawOpen")]
     assert motion.num_frames == example.motion.num_frames
     assert jaw.std() > 0.05 and np.corrcoef(jaw, reference)[0, 1] > 0.5  # the procedural animator's jaw is the reference
+
+
+def test_a_model_aligns_only_when_asked(example, tmp_path):
+    model = str(_vertex_model(tmp_path / "model", example.motion))
+    bare = animate(example.waveform, model=model, need_alignment=False)  # no transcript: Whisper would run if it aligned
+    assert bare.alignment is None and bare.transcript is None and bare.alignment_method is None
+    paths = write_animation(bare, tmp_path / "out", name="bare", formats=("npz",), progress=False)
+    assert [p.name for p in paths] == ["bare.npz"]  # no TextGrid without an alignment
+    aligned = animate(example.waveform, text=TRANSCRIPT, model=model)
+    assert aligned.alignment is not None and aligned.alignment_method == "forced"
+    np.testing.assert_array_equal(aligned.motion.data, bare.motion.data)

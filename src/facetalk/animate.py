@@ -16,9 +16,11 @@ from facetalk.types import Alignment, EmotionSchedule, Motion, Waveform
 
 BACKENDS = ("procedural",)
 VIDEO_FORMAT = "mp4"
+TEXTGRID_FORMAT = "textgrid"
+"""The word and phone alignment as a Praat TextGrid (the only output that needs an alignment with `--model`)."""
 FORMAT_EXTENSIONS = {"npz": ".npz", "arkit-json": ".json", "livelink-csv": ".csv", "glb": ".glb", "obj": ".obj"}
-ALL_FORMATS = (*FORMAT_EXTENSIONS, VIDEO_FORMAT)
-DEFAULT_FORMATS = ("npz", "arkit-json", "livelink-csv", "glb", VIDEO_FORMAT)
+ALL_FORMATS = (*FORMAT_EXTENSIONS, VIDEO_FORMAT, TEXTGRID_FORMAT)
+DEFAULT_FORMATS = ("npz", "arkit-json", "livelink-csv", "glb", VIDEO_FORMAT, TEXTGRID_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -28,16 +30,18 @@ class Animation:
     Attributes:
         motion: ARKit-52 blendshape motion, one frame per 1 / fps seconds of speech.
         waveform: the speech, 16 kHz mono.
-        alignment: the words and ARPAbet phones the animation follows.
-        transcript: the words aligned (given, or transcribed by Whisper).
-        alignment_method: "forced", or "phone-recognition" when forced alignment failed.
+        alignment: the words and ARPAbet phones the animation follows; None when a model animated the
+            speech and nothing asked for them (see `animate`'s `need_alignment`).
+        transcript: the words aligned (given, or transcribed by Whisper); None without an alignment.
+        alignment_method: "forced", or "dictionary" when forced alignment failed on some chunk (see
+            `alignment.chunks`); None without an alignment.
     """
 
     motion: Motion
     waveform: Waveform
-    alignment: Alignment
-    transcript: str
-    alignment_method: str
+    alignment: Alignment | None
+    transcript: str | None
+    alignment_method: str | None
 
 
 def animate(
@@ -51,6 +55,7 @@ def animate(
     seed: int = 0,
     model: str | None = None,
     style_ref: str | os.PathLike[str] | Motion | None = None,
+    need_alignment: bool = True,
 ) -> Animation:
     """Animate the default face from speech.
 
@@ -66,25 +71,33 @@ def animate(
             shipped one (`weights/<name>`, e.g. "composite_regional"); it animates at its own fps.
         style_ref: for models that take a style reference: a motion (or a motion file) whose speaking
             style to take on; default: the reference shipped with the model.
+        need_alignment: whether the words and phones are wanted (a TextGrid, or a model that reads
+            text). The procedural animator always aligns; a model aligns only when this is True, so
+            `facetalk animate --model` without a TextGrid output spends nothing on transcription
+            and alignment.
     """
     from facetalk.audio import load_audio
     from facetalk.audio.prosody import extract_prosody
     from facetalk.procedural import PERSONAS, ProceduralAnimator
-    from facetalk.text.align import align
+    from facetalk.text.align import AlignmentResult, align
 
     if backend not in BACKENDS:
         raise UnsupportedFormatError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     if persona not in PERSONAS:
         raise UnsupportedFormatError(f"unknown persona {persona!r} (known: {', '.join(sorted(PERSONAS))})")
     waveform = speech if isinstance(speech, Waveform) else load_audio(speech)
-    alignment = align(waveform, text)
+    alignment: AlignmentResult | None = None
     if model is not None:
-        motion = animate_with_model(waveform, model, alignment=alignment, emotion=emotion, style_ref=style_ref)
+        alignment = align(waveform, text) if need_alignment else None
+        motion = animate_with_model(waveform, model, alignment=alignment, text=text, emotion=emotion, style_ref=style_ref)
     else:
+        alignment = align(waveform, text)
         prosody = extract_prosody(waveform, fps=fps)
         motion = ProceduralAnimator().animate(
             alignment, duration=waveform.duration, fps=fps, persona=PERSONAS[persona], emotion=emotion, prosody=prosody, seed=seed
         )
+    if alignment is None:
+        return Animation(motion, waveform, None, None, None)
     return Animation(motion, waveform, alignment, alignment.transcript, alignment.method)
 
 
@@ -92,7 +105,7 @@ STYLE_REF_FILE = "style_ref.npz"
 """The default style reference a model directory may carry (a motion file of the model's kind)."""
 
 
-def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment | None = None,
+def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment | None = None, text: str | None = None,
                        emotion: EmotionSchedule | None = None,
                        style_ref: str | os.PathLike[str] | Motion | None = None) -> Motion:  # fmt: skip
     """ARKit-52 motion of the default face from a trained model, fed by its input pipeline.
@@ -104,7 +117,9 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
     Args:
         waveform: the speech.
         model: a model directory or the name of a shipped model.
-        alignment: the words and phones of the speech, for models that read text or phones.
+        alignment: the words and phones of the speech, for models that read text or phones; when
+            such a model is given none, the speech is aligned here (to `text`, or transcribed).
+        text: the transcript, for that alignment.
         emotion: the requested emotion over time, for models that take one.
         style_ref: a motion (or a motion file) whose speaking style to take on, for models that take
             one; default: the reference shipped with the model.
@@ -130,6 +145,10 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
         if motion_dim != rig.neutral.size:
             raise InvalidInputError(f"{directory}: a vertex model of another topology cannot animate the default face")
         neutral = rig.neutral.reshape(-1)
+    if alignment is None and pipeline.spec.needs_alignment:
+        from facetalk.text.align import align
+
+        alignment = align(waveform, text)
     frames = num_motion_frames(waveform.duration, animator.fps)
     clip = pipeline.clip(clip_id=str(directory), waveform=waveform, fps=animator.fps, num_frames=frames, alignment=alignment,
                          template=neutral)  # fmt: skip
@@ -154,7 +173,7 @@ def write_animation(
     formats: Sequence[str] = DEFAULT_FORMATS,
     progress: bool = True,
 ) -> list[Path]:
-    """Write an animation as `out_dir/<name>.<ext>` in each format, plus the alignment as a TextGrid.
+    """Write an animation as `out_dir/<name>.<ext>` in each format (`textgrid`: its alignment, when it has one).
 
     The MP4 carries the speech track. Returns the paths written.
     """
@@ -167,14 +186,15 @@ def write_animation(
     out = Path(out_dir)
     paths = []
     for fmt in formats:
-        if fmt == VIDEO_FORMAT:
+        if fmt in (VIDEO_FORMAT, TEXTGRID_FORMAT):
             continue
         path = out / f"{name}{FORMAT_EXTENSIONS[fmt]}"
         export_motion(animation.motion, path, format=fmt)
         paths.append(path)
-    textgrid = out / f"{name}.TextGrid"
-    write_textgrid(animation.alignment, textgrid, duration=animation.waveform.duration)
-    paths.append(textgrid)
+    if TEXTGRID_FORMAT in formats and animation.alignment is not None:
+        textgrid = out / f"{name}.TextGrid"
+        write_textgrid(animation.alignment, textgrid, duration=animation.waveform.duration)
+        paths.append(textgrid)
     if VIDEO_FORMAT in formats:
         speech = out / f".{name}.speech.wav"  # the video's sound track, removed once muxed
         try:

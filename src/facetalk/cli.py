@@ -236,8 +236,8 @@ def animate(
     style_ref: Annotated[Path | None, typer.Option(help="Motion file whose speaking style the model takes on.")] = None,
 ) -> None:
     """Animate the embedded face from speech: align, animate, export every format and render a video."""
+    from facetalk.animate import TEXTGRID_FORMAT, check_formats, write_animation
     from facetalk.animate import animate as run_animate
-    from facetalk.animate import check_formats, write_animation
     from facetalk.types import EmotionSchedule
 
     _exclusive(("--emotion", emotion), ("--emotion-schedule", emotion_schedule))
@@ -255,7 +255,7 @@ def animate(
         raise usage.BadOptionUsage("--format", str(exc)) from None
     result = run_animate(
         speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
-        model=model, style_ref=style_ref,
+        model=model, style_ref=style_ref, need_alignment=model is None or TEXTGRID_FORMAT in formats,
     )  # fmt: skip
     for path in write_animation(result, output, name=speech.stem, formats=formats):
         typer.echo(f"wrote {path}")

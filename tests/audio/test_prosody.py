@@ -101,3 +101,14 @@ def test_pitch_agrees_with_pyin_on_speech(speech_corpus) -> None:  # type: ignor
     assert np.median(semitones) < 0.5
     assert (semitones < 1.0).mean() > 0.85
     assert 70.0 < np.median(prosody.pitch_hz[prosody.voiced]) < 200.0  # a male voice
+
+
+def test_pitch_in_blocks_equals_pitch_in_one_go(one_sentence, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from facetalk.audio import prosody
+
+    whole = extract_prosody(one_sentence.waveform, fps=30.0)
+    monkeypatch.setattr(prosody, "YIN_BLOCK_FRAMES", 37)  # blocks that split voiced runs
+    blocks = extract_prosody(one_sentence.waveform, fps=30.0)
+    assert whole.voiced.any()
+    np.testing.assert_array_equal(blocks.voiced, whole.voiced)
+    np.testing.assert_allclose(blocks.pitch_hz, whole.pitch_hz, rtol=1e-6)

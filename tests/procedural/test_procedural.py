@@ -254,3 +254,35 @@ def test_word_meaning_changes_the_expression(animator: ProceduralAnimator, one_s
     assert np.array_equal(happy[:, K["jawOpen"]], unhappy[:, K["jawOpen"]])
     plain = animator.animate(retexted(positive), word_semantics=False, **kwargs).data  # type: ignore[arg-type]
     assert np.array_equal(plain, animator.animate(retexted(negative), word_semantics=False, **kwargs).data)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("power", [1.0, 0.8])
+def test_blend_in_blocks_equals_blending_every_segment_everywhere(speech_corpus, power: float, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from facetalk.procedural import coarticulation as co
+
+    phones, offset = [], 0.0
+    for clip in speech_corpus:  # about half a minute of phones, one clip after another
+        phones += [dataclasses.replace(p, start=p.start + offset, end=p.end + offset) for p in clip.reference.phones]
+        offset = phones[-1].end
+    segments = co.segments_from_phones(phones)
+    times = np.arange(math.ceil(offset * 30)) / 30
+    log_d = np.concatenate(
+        [co.dominance(segments, times, power=power), np.full((1, len(times), len(co.PARAMS)), np.log(co.REST_DOMINANCE))]
+    )
+    weight = np.exp(log_d - log_d.max(axis=0))
+    targets = np.concatenate([np.stack([s.target for s in segments]), np.zeros((1, len(co.PARAMS)))])
+    everywhere = np.einsum("stp,sp->tp", weight, targets) / weight.sum(axis=0)
+    monkeypatch.setattr(co, "BLEND_BLOCK_FRAMES", 100)  # many blocks, most segments out of reach of each
+    np.testing.assert_allclose(co.blend(segments, times, power=power), everywhere, atol=1e-12)
+
+
+def test_shipped_word_meanings_equal_the_live_model() -> None:
+    from facetalk.procedural import expressions as ex
+
+    index, shipped = ex._lexicon()
+    assert len(index) > 100_000
+    words = ["wonderful", "terrible", "lighthouse", "don't", "furious", "okay", *sorted(index)[::20_000]]
+    live = ex.meaning_projections(words)
+    np.testing.assert_allclose(shipped[[index[w] for w in words]], live, atol=1e-4)
+    assert ex.word_affect(["Wonderful!"])[0, 0] > 0.5 and ex.word_affect(["terrible"])[0, 0] < -0.5
+    assert (ex.word_affect(["zyxwivian"]) == ex.word_affect(["zyxwivian"])).all()  # not shipped: from MiniLM

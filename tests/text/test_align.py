@@ -12,8 +12,17 @@ import numpy as np
 import pytest
 
 from facetalk.errors import InvalidInputError
-from facetalk.synth.voices import synthesize
-from facetalk.text.align import AlignmentFallbackWarning, AlignmentResult, align, normalize_transcript
+from facetalk.synth.voices import espeak, synthesize
+from facetalk.text.align import (
+    MAX_CHUNK_S,
+    AlignmentFallbackWarning,
+    AlignmentResult,
+    TranscriptMismatchWarning,
+    _decoder,
+    _pronunciations,
+    align,
+    normalize_transcript,
+)
 from facetalk.text.phonemes import SILENCE, base_phone, is_arpabet, is_vowel, stress
 from facetalk.text.textgrid import read_textgrid
 from facetalk.types import Alignment, Waveform
@@ -22,6 +31,20 @@ WORD_MEDIAN_LIMIT_S = 0.050
 PHONE_MEDIAN_LIMIT_S = 0.040
 FRAME_S = 0.01
 MIN_EXACT_SHARE = 0.75
+PARAGRAPH = (
+    "The old lighthouse stood at the edge of the cliff for more than two hundred years. Every night its keeper "
+    "climbed the narrow stairs to light the lamp, and every morning he wrote the weather in a small leather book. "
+    "Ships passed safely through the dark water because of his work. When the storms came in winter, the waves "
+    "struck the rocks below with a sound like thunder, but the light never went out. Children from the village "
+    "sometimes visited on sunny afternoons, and the keeper showed them the great glass lens that turned slowly "
+    "above their heads. He told them stories about sailors, whales and distant harbors. Years later, when machines "
+    "replaced the keeper, the people of the village still remembered his kindness and the warm glow of the tower "
+    "on the hill. On quiet evenings he had played the violin for the seagulls, and some said they listened."
+)
+PARAGRAPH_MIN_S = 40.0
+MEMORY_REPEATS = 4  # about three minutes of espeak-ng speech
+MEMORY_MIN_S = 150.0
+MEMORY_GROWTH_LIMIT_MB = 400.0  # one 20-minute utterance grew pocketsphinx by 16 GB
 
 
 def boundary_errors(result: Alignment, reference: Alignment) -> tuple[list[float], list[float]]:
@@ -104,16 +127,94 @@ def test_unknown_words_get_phones():
         assert any(is_vowel(label) and stress(label) is not None for label in inside)
 
 
-def test_fallback_to_phone_recognition_says_so(one_sentence):
+def dictionary_pronunciations(words: list[str]) -> dict[str, list[list[str]]]:
+    return _pronunciations(words, _decoder())
+
+
+def assert_dictionary_phones(result: AlignmentResult) -> None:
+    """Each word's phones are one of its dictionary pronunciations: none dropped, none invented."""
+    known = dictionary_pronunciations([w.text for w in result.words])
+    for word in result.words:
+        inside = [p.label for p in result.phones if word.start <= p.start and p.end <= word.end and p.label != SILENCE]
+        assert inside in known[word.text], (word, inside)
+    spoken = sum(p.label != SILENCE for p in result.phones)
+    assert spoken == sum(len([p for p in result.phones if w.start <= p.start and p.end <= w.end]) for w in result.words)
+
+
+def test_fallback_spreads_dictionary_phones_and_says_so(one_sentence):
     wrong = "Seventeen purple elephants were dancing quietly around the kitchen table"
-    with pytest.warns(AlignmentFallbackWarning, match="forced alignment failed"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = align(one_sentence.waveform, wrong)
-    assert result.method == "phone-recognition"
+    assert [str(w.message) for w in caught if issubclass(w.category, AlignmentFallbackWarning)]
+    assert len(caught) == 1  # one line, not a fallback warning and a mismatch warning
+    assert result.method == "dictionary" and [c.method for c in result.chunks] == ["dictionary"]
     assert [w.text for w in result.words] == normalize_transcript(wrong)
     assert_well_formed(result, one_sentence.waveform.duration)
-    assert sum(p.label != SILENCE for p in result.phones) > 10
+    assert_dictionary_phones(result)
+    assert sum(p.label != SILENCE for p in result.phones) == sum(
+        len(dictionary_pronunciations(normalize_transcript(wrong))[w][0]) for w in normalize_transcript(wrong)
+    )
     with pytest.raises(InvalidInputError, match="forced alignment failed"):
         align(one_sentence.waveform, wrong, method="forced")
+
+
+def test_too_many_words_for_the_audio_warns_once(one_sentence):
+    crowded = f"{one_sentence.text} {one_sentence.text} {one_sentence.text}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = align(one_sentence.waveform, crowded)
+    assert len(caught) == 1 and issubclass(caught[0].category, (AlignmentFallbackWarning, TranscriptMismatchWarning))
+    assert len(result.words) == len(normalize_transcript(crowded))
+    assert all(w.end > w.start for w in result.words)  # every word reported is one a TextGrid can hold
+
+
+@pytest.mark.parametrize("voice", ["espeak-ng en-us", "piper"])
+def test_long_paragraph_aligns_chunk_by_chunk(voice):
+    if voice == "piper":
+        waveform, _ = synthesize(PARAGRAPH, noise_scale=0.0, noise_w_scale=0.0)
+    else:
+        waveform = espeak(PARAGRAPH, "en-us")
+    assert waveform.duration > PARAGRAPH_MIN_S
+    result = align(waveform, PARAGRAPH)
+    assert len(result.chunks) >= 2 and all(c.end - c.start <= MAX_CHUNK_S for c in result.chunks)
+    assert [c.method for c in result.chunks] == ["forced"] * len(result.chunks) and result.method == "forced"
+    assert sum(c.words for c in result.chunks) == len(result.words)
+    assert [w.text for w in result.words] == normalize_transcript(PARAGRAPH)
+    assert_well_formed(result, waveform.duration)
+    assert_dictionary_phones(result)
+
+
+def test_long_speech_without_a_transcript_is_chunked_at_whisper_word_times():
+    waveform = espeak(PARAGRAPH, "en-us")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AlignmentFallbackWarning)  # Whisper may mishear a word or two
+        result = align(waveform)
+    assert len(result.chunks) >= 2 and sum(c.words for c in result.chunks) == len(result.words)
+    assert sum(c.method == "forced" for c in result.chunks) >= len(result.chunks) - 1
+    assert len(result.words) == len(result.transcript.split()) > 0.9 * len(normalize_transcript(PARAGRAPH))
+    assert_well_formed(result, waveform.duration)
+    assert_dictionary_phones(result)
+
+
+MEMORY_PROBE = """
+import resource, sys
+from facetalk.synth.voices import espeak
+from facetalk.text.align import align
+waveform = espeak(sys.argv[1], "en-us")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = align(waveform, sys.argv[1])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(waveform.duration, len(result.chunks), (after - before) / 1024)
+"""
+
+
+def test_aligner_memory_stays_bounded_on_minutes_of_speech():
+    text = " ".join([PARAGRAPH] * MEMORY_REPEATS)
+    probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, text], capture_output=True, text=True, check=True)
+    duration, chunks, growth_mb = map(float, probe.stdout.split())
+    assert duration > MEMORY_MIN_S and chunks >= duration / MAX_CHUNK_S
+    assert growth_mb < MEMORY_GROWTH_LIMIT_MB
 
 
 def test_fallback_can_be_requested(one_sentence):
@@ -173,7 +274,7 @@ def test_cli_align_writes_a_textgrid(tmp_path, one_sentence):
     (tmp_path / "wrong.txt").write_text("Seventeen purple elephants were dancing quietly around the kitchen table\n")
     result = facetalk("align", one_sentence.path, "--text-file", tmp_path / "wrong.txt", "-o", out)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.count("\n") == 1 and "phone recognition" in result.stderr
+    assert result.stderr.count("\n") == 1 and "forced alignment failed" in result.stderr
 
 
 @pytest.mark.parametrize("case", ["missing-transcript", "empty-transcript", "missing-audio"])

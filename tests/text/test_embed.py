@@ -172,6 +172,13 @@ def test_minilm_punctuation_and_casing_stay_with_their_words(minilm: TextEmbedde
     torch.testing.assert_close(minilm.embed_words(["HELLO,", "WORLD!"]), minilm.embed_words(["hello,", "world!"]))
 
 
+def test_embed_each_equals_one_word_at_a_time(minilm: TextEmbedder, gpt2: TextEmbedder) -> None:
+    words = ["lighthouse", "a", "unbelievably", "keeper's", "Hello,", "\u200b"]  # long, short, multi-token, no token
+    for embedder in (minilm, gpt2):  # GPT-2's tokenizer cannot pad: the one-by-one path
+        alone = torch.stack([embedder.embed_words([word])[0] for word in words])
+        torch.testing.assert_close(embedder.embed_each(words), alone, atol=1e-5, rtol=1e-4)
+
+
 def test_minilm_frame_features(minilm: TextEmbedder) -> None:
     alignment = Alignment(words=(Word("Hello,", 0.1, 0.5), Word("world!", 1.5, 2.0)))
     num_frames = math.ceil(alignment.duration * FPS)

@@ -44,6 +44,8 @@ YIN_THRESHOLD = 0.2
 leaves a third of the frames inside Piper's vowels unvoiced (its vocoder adds jitter); 0.2 keeps
 unvoiced fricatives out (below 1% of their frames)."""
 ANALYSIS_HOP_S = 0.01
+YIN_BLOCK_FRAMES = 1000
+"""Analysis frames per block: about 60 MB of frame copies and spectra at 16 kHz."""
 VOICING_FLOOR_DB = 40.0
 """Frames quieter than the loudest frame by more than this are unvoiced, whatever their periodicity."""
 SILENCE_DB = -60.0
@@ -127,7 +129,7 @@ def extract_prosody(waveform: Waveform, *, fps: float, num_frames: int | None = 
         raise InvalidInputError(
             f"{waveform.name}: sample rate {waveform.sample_rate} Hz is too low for pitch up to {PITCH_MAX_HZ:.0f} Hz"
         )
-    x = waveform.samples.astype(np.float64)
+    x = waveform.samples  # float32; each block below takes its float64 copy, so memory stays bounded
     rate = waveform.sample_rate
     frame_times = np.arange(num_frames) / fps  # (T,)
     energy = _rms_db(x, rate, frame_times, max(ENERGY_WINDOW_S, 1.0 / fps))
@@ -147,25 +149,46 @@ def extract_prosody(waveform: Waveform, *, fps: float, num_frames: int | None = 
 
 
 def _rms_db(x: np.ndarray, rate: int, times: np.ndarray, window_s: float) -> np.ndarray:
-    """RMS level in dBFS over windows centred on `times`, zero outside the signal, shape (T,)."""
-    cumulative = np.concatenate([[0.0], np.cumsum(x * x)])
+    """RMS level in dBFS over windows centred on `times` (ascending), zero outside the signal, shape (T,).
+
+    Computed in blocks of `YIN_BLOCK_FRAMES` frames, each from running sums over its own samples.
+    """
     half = window_s * rate / 2
     start = np.clip(np.round(times * rate - half).astype(np.int64), 0, len(x))
     stop = np.clip(np.round(times * rate + half).astype(np.int64), 0, len(x))
-    power = (cumulative[stop] - cumulative[start]) / max(2 * half, 1.0)
+    power = np.zeros(len(times))
+    for i in range(0, len(times), YIN_BLOCK_FRAMES):
+        block = slice(i, i + YIN_BLOCK_FRAMES)
+        first = int(start[block].min())
+        local = x[first : int(stop[block].max())].astype(np.float64)
+        cumulative = np.concatenate([[0.0], np.cumsum(local * local)])
+        power[block] = (cumulative[stop[block] - first] - cumulative[start[block] - first]) / max(2 * half, 1.0)
     return 10.0 * np.log10(np.maximum(power, _POWER_FLOOR))
 
 
 def _yin(x: np.ndarray, rate: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """YIN pitch (Hz) and voicing of analysis frames centred on `times`, shapes (N,) and (N,)."""
+    """YIN pitch (Hz) and voicing of analysis frames centred on `times` (at least one), shapes (N,) and (N,).
+
+    Frames are analysed in blocks of `YIN_BLOCK_FRAMES`, so memory stays bounded on long audio.
+    """
+    blocks = [_yin_block(x, rate, times[i : i + YIN_BLOCK_FRAMES]) for i in range(0, len(times), YIN_BLOCK_FRAMES)]
+    pitch, has_dip, frame_db = (np.concatenate([block[k] for block in blocks]) for k in range(3))
+    loud = (frame_db > frame_db.max() - VOICING_FLOOR_DB) & (frame_db > SILENCE_DB)
+    voiced = has_dip & loud & (pitch >= PITCH_MIN_HZ) & (pitch <= PITCH_MAX_HZ)
+    return np.where(voiced, pitch, 0.0), voiced
+
+
+def _yin_block(x: np.ndarray, rate: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pitch (Hz), whether YIN found a dip, and level (dB) of the frames centred on `times`, each (N,)."""
     window = round(YIN_WINDOW_S * rate)  # W
     tau_min = max(2, math.floor(rate / PITCH_MAX_HZ))
     tau_max = math.ceil(rate / PITCH_MIN_HZ)
     length = window + tau_max + 1  # each frame needs W samples and their copies up to τ_max later
     centres = np.round(times * rate).astype(np.int64)
-    padded = np.concatenate([np.zeros(length), x, np.zeros(length)])
-    starts = centres - window // 2 + length  # in `padded`: the integration window is centred on the frame
-    segments = padded[starts[:, None] + np.arange(length)[None]]  # (N, L)
+    index = (centres - window // 2)[:, None] + np.arange(length)[None]  # (N, L): the window centred on the frame
+    inside = (index >= 0) & (index < len(x))  # zeros beyond the signal's ends
+    source = x if len(x) else np.zeros(1, np.float32)  # an empty signal is all zeros
+    segments = np.where(inside, source[np.clip(index, 0, len(source) - 1)].astype(np.float64), 0.0)  # (N, L)
 
     # Step 2: d(τ) = E(0) + E(τ) - 2 r(τ), with r from one FFT cross-correlation per frame.
     n_fft = 1 << math.ceil(math.log2(length + window))
@@ -207,9 +230,7 @@ def _yin(x: np.ndarray, rate: int, times: np.ndarray) -> tuple[np.ndarray, np.nd
     pitch = rate / np.maximum(period, 1.0)
 
     frame_db = 10.0 * np.log10(np.maximum(squares[:, window] / window, _POWER_FLOOR))
-    loud = (frame_db > frame_db.max() - VOICING_FLOOR_DB) & (frame_db > SILENCE_DB) if len(frame_db) else np.zeros(0, dtype=bool)
-    voiced = has_dip & loud & (pitch >= PITCH_MIN_HZ) & (pitch <= PITCH_MAX_HZ)
-    return np.where(voiced, pitch, 0.0), voiced
+    return pitch, has_dip, frame_db
 
 
 def _undo_octave_jumps(cmnd: np.ndarray, tau: np.ndarray) -> np.ndarray:

@@ -53,6 +53,10 @@ PLATEAU_FRACTION = 0.5
 """The central part of a segment where its dominance stays at α."""
 REST_DOMINANCE = 1e-3
 """α of the rest pose that spans the clip: negligible next to any phone, decisive far from all."""
+BLEND_BLOCK_FRAMES = 512
+"""Frames blended together: bounds the (segments, frames, parameters) dominance array."""
+NEGLIGIBLE_LOG = 40.0
+"""Segments whose dominance is e^-40 of the rest pose's are left out of a block: they change nothing."""
 CLOSURE_RAMP_S = 0.05
 """How long the lips take to seal before a bilabial and to part after it."""
 
@@ -120,27 +124,50 @@ def dominance(segments: Sequence[Segment], times: np.ndarray, *, power: float = 
 def blend(segments: Sequence[Segment], times: np.ndarray, *, power: float = DOMINANCE_POWER) -> np.ndarray:
     """Cohen & Massaro's dominance-weighted average of the segments' targets, shape (T, P).
 
+    Frames are blended in blocks of `BLEND_BLOCK_FRAMES`, each with only the segments close enough
+    to weigh anything there (`_reach`), so time and memory grow linearly with the clip's length.
+
     Args:
         segments: the articulatory segments, in any order.
         times: frame times in seconds, shape (T,).
         power: the exponent c of the dominance functions.
     """
-    rest = np.zeros((1, len(times), len(PARAMS)))
+    out = np.zeros((len(times), len(PARAMS)))
     if not segments:
-        return rest[0]
-    log_d = np.concatenate([dominance(segments, times, power=power), rest + np.log(REST_DOMINANCE)])  # (S + 1, T, P)
-    log_d -= log_d.max(axis=0, keepdims=True)
-    weight = np.exp(log_d)
-    targets = np.concatenate([np.stack([s.target for s in segments]), np.zeros((1, len(PARAMS)))])  # (S + 1, P)
-    return np.einsum("stp,sp->tp", weight, targets) / weight.sum(axis=0)
+        return out
+    reach = _reach(segments, power)
+    centre = np.array([s.centre for s in segments])
+    half = np.array([0.5 * (s.end - s.start) for s in segments])
+    targets = np.stack([s.target for s in segments])  # (S, P)
+    for start in range(0, len(times), BLEND_BLOCK_FRAMES):
+        block = times[start : start + BLEND_BLOCK_FRAMES]
+        near = np.flatnonzero((centre - half - reach <= block[-1]) & (centre + half + reach >= block[0]))
+        rest = np.full((1, len(block), len(PARAMS)), np.log(REST_DOMINANCE))
+        log_d = np.concatenate([dominance([segments[int(i)] for i in near], block, power=power), rest]) if len(near) else rest
+        log_d -= log_d.max(axis=0, keepdims=True)  # (S' + 1, T', P)
+        weight = np.exp(log_d)
+        block_targets = np.concatenate([targets[near], np.zeros((1, len(PARAMS)))])  # (S' + 1, P)
+        out[start : start + len(block)] = np.einsum("stp,sp->tp", weight, block_targets) / weight.sum(axis=0)
+    return out
+
+
+def _reach(segments: Sequence[Segment], power: float) -> float:
+    """How far past its edges a segment can still weigh more than e^-`NEGLIGIBLE_LOG` of the rest pose."""
+    before, after = _time_constants()
+    strongest = max(float(np.max(s.dominance)) for s in segments)
+    drop = max(np.log(max(strongest, REST_DOMINANCE) / REST_DOMINANCE), 0.0) + NEGLIGIBLE_LOG
+    return float(max(before.max(), after.max()) * drop ** (1.0 / power))
 
 
 def closure_frames(start: Seconds, end: Seconds, times: np.ndarray) -> np.ndarray:
-    """Indices of the frames whose times lie in [start, end], or the frame nearest the middle if none do."""
-    inside = np.flatnonzero((times >= start) & (times <= end))
+    """Indices of the frames whose (ascending) times lie in [start, end], or the frame nearest the middle if none do."""
+    inside = np.arange(np.searchsorted(times, start), np.searchsorted(times, end, side="right"))
     if len(inside) or not len(times):
         return inside
-    return np.array([int(np.argmin(np.abs(times - 0.5 * (start + end))))])
+    middle = 0.5 * (start + end)
+    after = int(np.searchsorted(times, middle))
+    candidates = [i for i in (after - 1, after) if 0 <= i < len(times)]
+    return np.array([min(candidates, key=lambda i: abs(times[i] - middle))])  # the earlier one on a tie
 
 
 def bilabial_intervals(phones: Sequence[Phone], *, shift: Seconds = 0.0) -> list[tuple[Seconds, Seconds]]:
@@ -165,7 +192,8 @@ def enforce_closures(
         if not len(frames):
             continue
         first, last = times[frames[0]], times[frames[-1]]
-        outside = np.maximum(first - times, 0.0) + np.maximum(times - last, 0.0)  # 0 on the closed frames
+        near = slice(np.searchsorted(times, first - ramp_s), np.searchsorted(times, last + ramp_s, side="right"))
+        outside = np.maximum(first - times[near], 0.0) + np.maximum(times[near] - last, 0.0)  # 0 on the closed frames
         u = np.clip(1.0 - outside / ramp_s, 0.0, 1.0)
-        out = np.maximum(out, u * u * (3.0 - 2.0 * u))
+        out[near] = np.maximum(out[near], u * u * (3.0 - 2.0 * u))
     return out

@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -288,13 +289,29 @@ SENTENCE_MOOD_SHARE = 0.35
 """The utterance's mean valence, at this share, colours the whole utterance."""
 
 
-@functools.lru_cache(maxsize=16384)
-def _word_vector(word: str) -> np.ndarray:
-    """The MiniLM vector of one word on its own, unit length, shape (384,)."""
+WORD_VECTOR_CACHE = 16384
+"""Word vectors kept per process; the oldest go first."""
+_VECTORS: dict[str, np.ndarray] = {}
+_VECTORS_LOCK = threading.Lock()
+
+
+def _word_vectors(words: Sequence[str]) -> np.ndarray:
+    """The MiniLM vector of each word (at least one) on its own, unit length, shape (W, 384).
+
+    Words not seen before in this process are embedded together in one batch.
+    """
     from facetalk.text.embed import default_text_embedder
 
-    vector = default_text_embedder().embed_words([word])[0].double().numpy()
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+    with _VECTORS_LOCK:
+        new = [word for word in dict.fromkeys(words) if word not in _VECTORS]
+        if new:
+            vectors = default_text_embedder().embed_each(new).double().numpy()
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            _VECTORS.update(zip(new, vectors, strict=True))
+        out = np.stack([_VECTORS[word] for word in words])
+        for old in list(_VECTORS)[: max(0, len(_VECTORS) - WORD_VECTOR_CACHE)]:
+            del _VECTORS[old]
+        return out
 
 
 @functools.cache
@@ -302,26 +319,57 @@ def _axes() -> np.ndarray:
     """The two semantic axes as differences of anchor centroids, shape (2, 384)."""
     axes = []
     for high, low in (VALENCE_ANCHORS, AROUSAL_ANCHORS):
-        pole = [np.mean([_word_vector(w) for w in group], axis=0) for group in (high, low)]
+        pole = [_word_vectors(group).mean(axis=0) for group in (high, low)]
         axes.append(pole[0] / np.linalg.norm(pole[0]) - pole[1] / np.linalg.norm(pole[1]))
     return np.stack(axes)
+
+
+def meaning_projections(words: Sequence[str]) -> np.ndarray:
+    """(valence, arousal) projections of each word's MiniLM vector on the two axes, shape (W, 2).
+
+    Words are cleaned already (`clean_word`) and there is at least one.
+    """
+    return _word_vectors(words) @ _axes().T
+
+
+WORD_AFFECT_LEXICON = "text/word_affect.npz"
+"""`meaning_projections` of the CMU dictionary's words, made by assets/text/make_word_affect.py."""
+
+
+@functools.cache
+def _lexicon() -> tuple[dict[str, int], np.ndarray]:
+    """The shipped projections: each word's row, and the rows (W, 2)."""
+    from facetalk.assets import asset_path
+
+    with np.load(asset_path(WORD_AFFECT_LEXICON)) as data:
+        words = data["words"].tobytes().decode().split("\n")
+        projections = data["projections"].astype(np.float64)
+    return {word: i for i, word in enumerate(words)}, projections
 
 
 def word_affect(words: Sequence[str]) -> np.ndarray:
     """(valence in -1 ... 1, arousal in -1 ... 1) of each word from its meaning, shape (W, 2).
 
     Words are embedded on their own (lower case, no punctuation) so that they share the anchors'
-    space; the vectors are cached per process.
+    space. The CMU dictionary's words come precomputed (`WORD_AFFECT_LEXICON`), so MiniLM is loaded
+    only for other words; their vectors are cached per process.
     """
     out = np.zeros((len(words), 2))
+    cleaned = [clean_word(text) for text in words]
+    rows = [i for i, word in enumerate(cleaned) if word]
+    if not rows:
+        return out
+    index, shipped = _lexicon()
+    projection = np.zeros((len(rows), 2))
+    found = [index.get(cleaned[i], -1) for i in rows]
+    known = [k for k, j in enumerate(found) if j >= 0]
+    projection[known] = shipped[[found[k] for k in known]]
+    unknown = [k for k, j in enumerate(found) if j < 0]
+    if unknown:
+        projection[unknown] = meaning_projections([cleaned[rows[k]] for k in unknown])
     dead = np.asarray(AXIS_DEAD_ZONE)
     scale = np.asarray(AXIS_FULL_SCALE)
-    for i, text in enumerate(words):
-        word = clean_word(text)
-        if not word:
-            continue
-        projection = _axes() @ _word_vector(word)  # (2,)
-        out[i] = np.sign(projection) * np.clip((np.abs(projection) - dead) / scale, 0.0, 1.0)
+    out[rows] = np.sign(projection) * np.clip((np.abs(projection) - dead) / scale, 0.0, 1.0)
     return out
 
 

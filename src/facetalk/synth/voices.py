@@ -384,7 +384,7 @@ def speak(
 
     Returns:
         The waveform and its alignment; `method` is "forced" for Piper's own timings and for a
-        successful alignment of espeak-ng speech, "phone-recognition" when that alignment failed.
+        successful alignment of espeak-ng speech, "dictionary" when that alignment failed.
     """
     shift = voice.shift_semitones + (pitch_semitones if voice.engine == "piper" else 0.0)
     playback = 2.0 ** (shift / SEMITONES_PER_OCTAVE)

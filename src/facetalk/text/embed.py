@@ -146,6 +146,10 @@ def spread_and_smooth(
 # --- The embedder (paper 003, Method: text encoder input) ----------------------------------------
 
 
+EACH_BATCH_WORDS = 256
+"""Words per batch in `TextEmbedder.embed_each`: bounds the padded batch's memory."""
+
+
 class TextEmbedder(nn.Module):
     """A pretrained transformers language model that gives one contextual vector per word.
 
@@ -216,6 +220,34 @@ class TextEmbedder(nn.Module):
         The result is an ordinary tensor (not an inference tensor), so it can feed a trained model.
         """
         return self._embed(words).clone()
+
+    @torch.inference_mode()
+    def embed_each(self, words: Sequence[str]) -> Tensor:
+        """Each word's vector said on its own, as `embed_words([word])[0]` gives it, shape (W, C).
+
+        The words go through the model as one padded batch (per `EACH_BATCH_WORDS`) instead of one
+        call per word. A word without tokens gets zeros, as on its own.
+        """
+        device = next(self.model.parameters()).device
+        if self.tokenizer.pad_token is None:  # GPT-2 style tokenizers cannot pad: one call per word
+            return torch.stack([self.embed_words([word])[0] for word in words]) if words else torch.zeros(0, self.dim)
+        out = [torch.zeros(0, self.dim, device=device)]
+        for start in range(0, len(words), EACH_BATCH_WORDS):
+            batch = [[word] for word in words[start : start + EACH_BATCH_WORDS]]
+            encoding = self.tokenizer(
+                batch, is_split_into_words=True, return_tensors="pt", padding=True, truncation=True, max_length=self.max_tokens
+            )
+            inputs = {k: encoding[k].to(device) for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoding}
+            hidden = self.model(**inputs, output_hidden_states=True).hidden_states[self.layer]  # (W, N, C)
+            ids = [[-1 if i is None else i for i in encoding.word_ids(b)] for b in range(len(batch))]
+            membership = (torch.tensor(ids, device=device) == 0).to(hidden.dtype)  # (W, N)
+            if self.pooling == "first":
+                membership = membership * (membership.cumsum(dim=1) == 1)
+            elif self.pooling == "last":
+                membership = membership * (membership.flip(1).cumsum(dim=1).flip(1) == 1)
+            counts = membership.sum(dim=1, keepdim=True)  # (W, 1)
+            out.append(torch.einsum("wn,wnc->wc", membership, hidden) / counts.clamp(min=1))
+        return torch.cat(out).clone()
 
     def frame_features(self, alignment: Alignment, *, num_frames: int, fps: float) -> Tensor:
         """Paper 003's per-frame text features of an aligned utterance, shape (T, C).
