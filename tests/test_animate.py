@@ -39,7 +39,8 @@ def test_emotion_changes_the_face(example):
 
 
 def test_write_animation_writes_every_format_and_the_alignment(example, tmp_path):
-    paths = write_animation(example, tmp_path, name="example", formats=("npz", "livelink-csv", "glb", "mp4"), progress=False)
+    formats = ("npz", "livelink-csv", "glb", "mp4", "textgrid")
+    paths = write_animation(example, tmp_path, name="example", formats=formats, progress=False)
     assert sorted(p.name for p in paths) == sorted(
         ["example.npz", "example.csv", "example.glb", "example.TextGrid", "example.mp4"]
     )
@@ -73,7 +74,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
         text=True,
     )
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "error: --format: unknown output format 'gif' (known: npz, arkit-json, livelink-csv, glb, obj, mp4)"
+        "error: --format: unknown output format 'gif' (known: npz, arkit-json, livelink-csv, glb, obj, mp4, textgrid)"
     ]
     assert not (tmp_path / "o").exists()
 
