@@ -39,16 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-PARAGRAPH = (
-    "The old lighthouse stood at the edge of the cliff for more than two hundred years. Every night its keeper "
-    "climbed the narrow stairs to light the lamp, and every morning he wrote the weather in a small leather book. "
-    "Ships passed safely through the dark water because of his work. When the storms came in winter, the waves "
-    "struck the rocks below with a sound like thunder, but the light never went out. Children from the village "
-    "sometimes visited on sunny afternoons, and the keeper showed them the great glass lens that turned slowly "
-    "above their heads. He told them stories about sailors, whales and distant harbors. Years later, when machines "
-    "replaced the keeper, the people of the village still remembered his kindness and the warm glow of the tower "
-    "on the hill."
-)
+from facetalk.assets import asset_path
+
+PARAGRAPH = asset_path("speech/paragraph.txt").read_text().strip()
 SHORT_SENTENCE = "Bring me the red book from the shelf, please."
 LENGTHS_S = (60.0, 600.0)
 FPS = 30.0

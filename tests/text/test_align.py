@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
+from facetalk.assets import asset_path
 from facetalk.errors import InvalidInputError
 from facetalk.synth.voices import espeak, synthesize
 from facetalk.text.align import (
@@ -31,16 +32,7 @@ WORD_MEDIAN_LIMIT_S = 0.050
 PHONE_MEDIAN_LIMIT_S = 0.040
 FRAME_S = 0.01
 MIN_EXACT_SHARE = 0.75
-PARAGRAPH = (
-    "The old lighthouse stood at the edge of the cliff for more than two hundred years. Every night its keeper "
-    "climbed the narrow stairs to light the lamp, and every morning he wrote the weather in a small leather book. "
-    "Ships passed safely through the dark water because of his work. When the storms came in winter, the waves "
-    "struck the rocks below with a sound like thunder, but the light never went out. Children from the village "
-    "sometimes visited on sunny afternoons, and the keeper showed them the great glass lens that turned slowly "
-    "above their heads. He told them stories about sailors, whales and distant harbors. Years later, when machines "
-    "replaced the keeper, the people of the village still remembered his kindness and the warm glow of the tower "
-    "on the hill. On quiet evenings he had played the violin for the seagulls, and some said they listened."
-)
+PARAGRAPH = asset_path("speech/paragraph.txt").read_text().strip()
 PARAGRAPH_MIN_S = 40.0
 MEMORY_REPEATS = 4  # about three minutes of espeak-ng speech
 MEMORY_MIN_S = 150.0
