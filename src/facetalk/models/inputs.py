@@ -164,14 +164,17 @@ class InputPipeline:
     def speech_features(self, waveform: Waveform, *, fps: float, num_frames: int, clip_id: str | None = None) -> np.ndarray:
         """Speech features at the motion frame rate, (T, C); cached under `clip_id` when there is a cache."""
 
+        from facetalk.audio.rate import match_frames
+
         def compute() -> np.ndarray:
-            return self.speech_encoder.encode_at(waveform, fps, num_frames=num_frames)
+            return self.speech_encoder.encode_at(waveform, fps)
 
         if self.cache is None or clip_id is None:
-            return compute()
-        settings = {"options": self.features.options, "fps": fps, "frames": num_frames}
-        return self.cache.get(dataset=self.dataset_key, clip_id=clip_id, encoder=self.features.encoder, settings=settings,
-                              content=audio_hash(waveform), compute=compute)  # fmt: skip
+            return match_frames(compute(), num_frames)
+        settings = {"options": self.features.options, "fps": fps}
+        features = self.cache.get(dataset=self.dataset_key, clip_id=clip_id, encoder=self.features.encoder,
+                                  settings=settings, content=audio_hash(waveform), compute=compute)  # fmt: skip
+        return match_frames(features, num_frames)
 
     def text_features(self, alignment: Alignment, *, fps: float, num_frames: int, clip_id: str | None = None) -> np.ndarray:
         """Per-frame text features, (T, C_text); cached under `clip_id` when there is a cache."""
@@ -181,9 +184,9 @@ class InputPipeline:
 
         if self.cache is None or clip_id is None:
             return compute()
-        settings = {"text": self.text.options, "fps": fps, "frames": num_frames}
+        settings = {"text": self.text.options, "fps": fps}
         return self.cache.get(dataset=self.dataset_key, clip_id=clip_id, encoder=f"text-{self.text.embedder}",
-                              settings=settings, content=text_hash(alignment), compute=compute)  # fmt: skip
+                              settings=settings, content=f"{text_hash(alignment)}-{num_frames}", compute=compute)  # fmt: skip
 
     def clip(self, *, clip_id: str, waveform: Waveform, fps: float, num_frames: int, alignment: Alignment | None,
              motion: np.ndarray | None = None, speaker: str = "", subject: int = UNKNOWN_SUBJECT,
