@@ -85,7 +85,7 @@ class DataConfig:
     stride: int = 0
     batch_size: int = 8
     max_clips: int = 0
-    style: StyleConfig = field(default_factory=lambda: StyleConfig())
+    style: StyleConfig = field(default_factory=StyleConfig)
     options: dict[str, Any] = field(default_factory=dict)
 
 

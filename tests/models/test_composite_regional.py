@@ -57,6 +57,7 @@ def _batch(dim: int, *, lengths: tuple[int, ...] = (12, 12), template: bool = Tr
     if template:
         batch["template"] = torch.randn(len(lengths), dim, generator=generator)
         batch["motion"] = batch["motion"] + batch["template"][:, None, :] * mask[..., None]
+    batch["style"], batch["style_mask"] = batch["motion"], mask  # each window its own reference, as `data.style: self` gives
     return batch
 
 
@@ -194,6 +195,8 @@ def test_ten_adam_steps_halve_the_loss_on_one_clip() -> None:
     batch["motion"] = batch["template"][:, None, :] + 0.01 * torch.sin(2 * math.pi * 2.0 * t)[None, :, None] * torch.randn(
         1, 1, 15, generator=generator
     )
+    batch["style"] = batch["motion"]
+
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(10):
@@ -241,7 +244,7 @@ def test_forward_rejects_wrong_shapes() -> None:
         model({**batch, "features": batch["features"][..., :3]})
     with pytest.raises(InvalidInputError, match="style reference of shape"):
         model({**batch, "style": torch.zeros(2, 10, 9)})
-    del batch["motion"]
+    del batch["style"]  # the target motion is never read as a reference
     with pytest.raises(InvalidInputError, match="needs a style reference motion"):
         model(batch)
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import facetalk
+import facetalk.models.inputs
 from facetalk.data.collate import Batch
 from facetalk.errors import InvalidInputError
 from facetalk.models import MODELS, Animator, Conditions, build_model, load_model, save_model
@@ -116,3 +117,25 @@ def test_half_precision_save_keeps_metadata_and_float32_buffers(tmp_path: Path) 
     loaded = load_model(tmp_path / "half")
     assert loaded.metadata == model.metadata and loaded.head.weight.dtype == torch.float32
     assert torch.allclose(loaded(_batch()).motion, model(_batch()).motion, atol=5e-2)
+
+
+def test_conv_baseline_conditions_change_the_output(clip_batch: Callable[..., Batch]) -> None:
+    """Speaker, emotion, text and phones each reach the output through the pipeline's batch."""
+    torch.manual_seed(0)
+    model = build_model("conv_baseline_tiny", feature_dim=FEATURE_DIM, num_subjects=3, text_dim=4, text=True, phones=True)
+    _randomize(model)
+    model.eval()
+    features = np.random.default_rng(0).standard_normal((20, FEATURE_DIM)).astype(np.float32)
+    anger = np.zeros((20, 7), np.float32)
+    anger[:, 6] = 1.0
+    batch = clip_batch(model, features, Conditions(subject=0), inputs=facetalk.models.inputs.InputSpec(emotion=True))
+    batch["text"], batch["phone_ids"] = torch.zeros(1, 20, 4), torch.full((1, 20), 2)
+    base = model(batch).motion
+
+    def changed(**replace: torch.Tensor) -> bool:
+        return not torch.allclose(model({**batch, **replace}).motion, base)
+
+    assert changed(subject=torch.tensor([1]))
+    assert changed(emotion=torch.from_numpy(anger)[None], emotion_mask=torch.ones(1, 20))
+    assert changed(text=torch.ones(1, 20, 4))
+    assert changed(phone_ids=torch.full((1, 20), 5))

@@ -163,7 +163,7 @@ class Animator(nn.Module, metaclass=abc.ABCMeta):
         return Motion(data, self.fps, self.kind, self.channels)  # type: ignore[arg-type]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters trained by optimizers of their own, by group name; default: one group "model"."""
+        """Parameters trained by optimizers of their own, by group name; always a group "model" (the default: all)."""
         return {"model": list(self.parameters())}
 
     def train_step(self, batch: Batch, objective: Objective, optimizers: Optimizers,

@@ -306,11 +306,9 @@ class CompositeRegional(Animator):
     def generate(self, batch: Batch) -> Motion:
         """Motion for one clip, in the style of the batch's `style` on the face of its `template`.
 
-        A style reference is required unless the model is the "w/o composite" ablation, and the
-        neutral face for vertex output.
+        A style reference is required unless the model is the "w/o composite" ablation (`forward`
+        says so), and the neutral face for vertex output.
         """
-        if self.modulation is not None and "style" not in batch:
-            raise InvalidInputError("composite_regional: needs a style reference motion (Conditions.style)")
         if self.kind == "vertices" and "template" not in batch:
             raise InvalidInputError("composite_regional: vertex output needs the neutral face (Conditions.template)")
         return super().generate(batch)
@@ -334,13 +332,9 @@ class CompositeRegional(Animator):
 
     def _reference(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The reference motion (B, T', D) in data units and its frame mask (B, T')."""
-        if "style" in batch:
-            reference = batch["style"]
-            mask = batch.get("style_mask")
-        elif "motion" in batch:  # training: the driven sequence is its own reference
-            reference, mask = batch["motion"], batch.get("mask")
-        else:
+        if "style" not in batch:  # training windows get one from data.style, inference from Conditions.style
             raise InvalidInputError("composite_regional: needs a style reference motion (Conditions.style)")
+        reference, mask = batch["style"], batch.get("style_mask")
         if reference.ndim != 3 or reference.shape[-1] != self.motion_dim or reference.shape[1] == 0:
             raise InvalidInputError(f"composite_regional: style reference of shape {tuple(reference.shape)}, "
                                     f"expected (B, T', {self.motion_dim}) with T' >= 1")  # fmt: skip

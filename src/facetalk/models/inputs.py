@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from facetalk.audio.rate import match_frames
 from facetalk.data.cache import FeatureCache, audio_hash, text_hash
 from facetalk.data.collate import Batch, collate
 from facetalk.data.windows import UNKNOWN_SUBJECT, ClipArrays, WindowDataset
@@ -164,8 +165,6 @@ class InputPipeline:
     def speech_features(self, waveform: Waveform, *, fps: float, num_frames: int, clip_id: str | None = None) -> np.ndarray:
         """Speech features at the motion frame rate, (T, C); cached under `clip_id` when there is a cache."""
 
-        from facetalk.audio.rate import match_frames
-
         def compute() -> np.ndarray:
             return self.speech_encoder.encode_at(waveform, fps)
 
@@ -245,15 +244,18 @@ class InputPipeline:
                          emotion=sample.emotion_frames(), template=template, cached=cached)  # fmt: skip
 
     def batch(self, clip: ClipArrays, conditions: Conditions | None = None) -> Batch:
-        """A batch of one whole clip for `Animator.generate`, with `conditions` applied over the clip's own."""
+        """A batch of one whole clip for `Animator.generate`, with `conditions` applied over the clip's own.
+
+        The clip's target motion stays out: a model generates from its inputs only.
+        """
+        changes: dict[str, Any] = {"motion": None}
         if conditions is not None:
-            changes: dict[str, Any] = {"subject": conditions.subject}
+            changes["subject"] = conditions.subject
             if self.spec.emotion and conditions.emotion is not None:
-                changes["emotion"] = _frames(conditions.emotion, clip.num_frames)
+                changes["emotion"] = match_frames(np.asarray(conditions.emotion, dtype=np.float32), clip.num_frames)
             if self.spec.template and conditions.template is not None:
                 changes["template"] = np.asarray(conditions.template, dtype=np.float32).reshape(-1)
-            clip = dataclasses.replace(clip, **changes)
-        item = WindowDataset([clip], length=None, min_frames=1)[0]
+        item = WindowDataset([dataclasses.replace(clip, **changes)], length=None, min_frames=1)[0]
         if self.spec.style:
             if conditions is None or conditions.style is None:
                 raise InvalidInputError(f"{clip.clip_id}: the model needs a style reference motion")
@@ -261,13 +263,6 @@ class InputPipeline:
             if self.spec.template and conditions.style_template is not None:
                 item["style_template"] = np.asarray(conditions.style_template, dtype=np.float32).reshape(-1)  # (3V,)
         return collate([item])
-
-
-def _frames(values: np.ndarray, num_frames: int) -> np.ndarray:
-    """Per-frame vectors cut or edge-padded to `num_frames` frames."""
-    from facetalk.audio.rate import match_frames
-
-    return match_frames(np.asarray(values, dtype=np.float32), num_frames)
 
 
 def cache_root(features_cache: str, default: Path) -> Path:

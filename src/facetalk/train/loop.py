@@ -229,7 +229,7 @@ def train(config: Config | str | os.PathLike[str], out: str | os.PathLike[str], 
     model.train()
     while state.step < cfg.max_steps and not state.stopped:
         batch = {key: value.to(device) for key, value in next(data).items()}
-        lr = optimizers.set_step(state.step)["model" if "model" in optimizers.optimizers else next(iter(optimizers.optimizers))]
+        lr = optimizers.set_step(state.step)["model"]  # the logged lr; other groups follow their own settings
         optimizers.freeze = state.step < cfg.freeze_encoder_steps
         values = model.train_step(batch, recipe.objective, optimizers, ddp_model)
         state.step += 1

@@ -48,12 +48,6 @@ def reconstruction(output: ModelOutput, batch: Batch, *, kind: str = "l2") -> to
     return losses.reconstruction_loss(output.motion, batch["motion"], mask=batch["mask"], kind=kind)  # type: ignore[arg-type]
 
 
-@LOSS_TERMS.register("reconstruction_l1")
-def reconstruction_l1(output: ModelOutput, batch: Batch) -> torch.Tensor:
-    """`reconstruction` with `kind: l1`."""
-    return losses.reconstruction_loss(output.motion, batch["motion"], mask=batch["mask"], kind="l1")
-
-
 @LOSS_TERMS.register("velocity")
 def velocity(output: ModelOutput, batch: Batch, *, kind: str = "l2") -> torch.Tensor:
     """Distance of frame-to-frame differences of the motion to the target's."""
@@ -173,6 +167,8 @@ class Optimizers:
 
     def __init__(self, groups: Mapping[str, Iterable[nn.Parameter]], optim: OptimConfig, *, max_steps: int,
                  frozen: Iterable[nn.Parameter] = ()) -> None:  # fmt: skip
+        if "model" not in groups:
+            raise ValueError(f"a model's parameter groups must include 'model', got {', '.join(groups)}")
         unknown = sorted(set(optim.groups) - set(groups))
         if unknown:
             known = ", ".join(groups)

@@ -121,10 +121,13 @@ def build_recipe(config: Config, dist: DistInfo, cache: Path) -> Recipe:
     motion = train_samples[0].motion if target == "motion" else train_samples[0].vertex_motion()
     assert motion is not None
     spec = pipeline.spec
-    sizes = DataSizes(feature_dim=pipeline.speech_encoder.dim if spec.speech != "none" else 0,
-                      motion_dim=int(first.motion.shape[1]), num_subjects=len(subjects), fps=float(motion.fps),
-                      kind=motion.kind, channels=tuple(motion.channels),
-                      text_dim=pipeline.text_embedder.dim if spec.text else 0)  # fmt: skip
+    # sizes from the (cached) arrays: no encoder is loaded just to learn its width
+    feature_dim = first.features.shape[1] if first.features is not None else 0
+    if spec.speech == "audio":
+        feature_dim = pipeline.speech_encoder.dim
+    sizes = DataSizes(feature_dim=int(feature_dim), motion_dim=int(first.motion.shape[1]), num_subjects=len(subjects),
+                      fps=float(motion.fps), kind=motion.kind, channels=tuple(motion.channels),
+                      text_dim=first.text.shape[1] if first.text is not None else 0)  # fmt: skip
     torch.manual_seed(config.train.seed)
     model = build_model(config.model.name, **asdict(sizes), **config.model.options)
     model.metadata = {"features": {"encoder": config.features.encoder, "options": dict(config.features.options)},
