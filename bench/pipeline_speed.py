@@ -8,6 +8,7 @@ reported apart, as one-time costs), then times each stage once on the whole inpu
   animator (prosody + rules + word meanings), Whisper encoder features, the `composite_regional`
   forward pass, the fit of its vertices to the 52 ARKit weights, and the exports (npz, ARKit JSON,
   Live Link CSV, GLB);
+- the CPU time of each stage beside its wall time;
 - the peak RSS of the process after each stage (the kernel's high-water mark, so a stage's figure
   includes everything before it).
 
@@ -18,9 +19,16 @@ package `openfacefx` (numpy only, rule-based; never a facetalk dependency) insta
 throwaway virtual environment under /tmp and run on the same input with facetalk's TextGrid
 (`openfacefx mfa --textgrid ... --retarget arkit`), wall time with interpreter start.
 
-The machine these figures come from is shared and loaded: read the ratios, not the seconds.
+Every stage is timed in wall seconds and in CPU seconds of the process (user + sys, all threads):
+the machine these figures come from is shared and loaded, so wall time depends on the neighbours
+and CPU time much less; read the ratios, and the CPU column beside the wall one.
+
+`--long SECONDS` instead runs `facetalk animate --model composite_regional` (no alignment, no video,
+the four export formats) on that much speech in a fresh process, as the CLI does, and reports its
+time and the process's peak RSS (e.g. `--long 3600`: about 10 minutes of wall time on a busy machine).
 
     .venv/bin/python bench/pipeline_speed.py [--lengths 60 600] [--threads 2] [--no-peer]
+    .venv/bin/python bench/pipeline_speed.py --long 3600
 """
 
 from __future__ import annotations
@@ -73,10 +81,12 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / MIB
 
 
-def timed(results: dict[str, float], peaks: dict[str, float], stage: str, fn):  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
+def timed(results: dict[str, float], cpu: dict[str, float], peaks: dict[str, float], stage: str, fn):  # type: ignore[no-untyped-def]
+    """Run `fn`, recording its wall time, the process's CPU time (user + sys, all threads) and the peak RSS after it."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     out = fn()
     results[stage] = time.perf_counter() - start
+    cpu[stage] = time.process_time() - start_cpu
     peaks[stage] = peak_mib()
     return out
 
@@ -87,12 +97,13 @@ def measure(wav: Path, text: str, out_dir: Path) -> dict[str, object]:
 
     from scipy.optimize import lsq_linear
 
-    from facetalk.animate import STYLE_REF_FILE
+    from facetalk.animate import model_inputs
     from facetalk.audio import load_audio
     from facetalk.audio.prosody import extract_prosody
-    from facetalk.export import export_motion, read_motion
+    from facetalk.export import export_motion
     from facetalk.face.default_face import default_rig
-    from facetalk.models.base import Conditions, feature_encoder, load_model, pretrained_path
+    from facetalk.models.base import open_model
+    from facetalk.models.windowed import generate_windowed
     from facetalk.procedural import ProceduralAnimator
     from facetalk.text.align import _decoder, align
     from facetalk.text.embed import default_text_embedder
@@ -105,42 +116,40 @@ def measure(wav: Path, text: str, out_dir: Path) -> dict[str, object]:
         ("Whisper tiny.en (transcription)", whisper_model),
         ("MiniLM (word meanings)", default_text_embedder),
         ("pocketsphinx decoder", _decoder),
+        ("default face rig", default_rig),
     ):
         start = time.perf_counter()
         load()
         loads[name] = time.perf_counter() - start
     start = time.perf_counter()
-    directory = pretrained_path("composite_regional")
-    model = load_model(directory)
-    encoder = feature_encoder(model)
-    encoder.encode_at(_head(load_audio(wav)), model.fps)  # the first call builds the encoder
+    model, directory = open_model("composite_regional")
+    model_inputs(_head(load_audio(wav)), model, directory)  # the first call builds the speech encoder
     loads["composite_regional + its Whisper encoder"] = time.perf_counter() - start
 
     times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     peaks: dict[str, float] = {"start": peak_mib()}
-    waveform = timed(times, peaks, "load audio", lambda: load_audio(wav))
-    timed(times, peaks, "transcription", lambda: transcribe(waveform))
+    waveform = timed(times, cpu, peaks, "load audio", lambda: load_audio(wav))
+    timed(times, cpu, peaks, "transcription", lambda: transcribe(waveform))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        alignment = timed(times, peaks, "alignment", lambda: align(waveform, text))
+        alignment = timed(times, cpu, peaks, "alignment", lambda: align(waveform, text))
 
     def procedural():  # type: ignore[no-untyped-def]
         prosody = extract_prosody(waveform, fps=FPS)
         return ProceduralAnimator().animate(alignment, duration=waveform.duration, fps=FPS, prosody=prosody)
 
-    motion = timed(times, peaks, "procedural", procedural)
+    motion = timed(times, cpu, peaks, "procedural", procedural)
     rig = default_rig()
-    style = read_motion(directory / STYLE_REF_FILE)
-    conditions = Conditions(template=rig.neutral.reshape(-1), style=style.data)
-    features = timed(times, peaks, "whisper features", lambda: encoder.encode_at(waveform, model.fps))
-    vertices = timed(times, peaks, "model forward", lambda: model.generate(features, conditions))
-    fitted = timed(times, peaks, "ARKit fit", lambda: rig.fit_motion(vertices))
+    pipeline, clip, conditions = timed(times, cpu, peaks, "whisper features", lambda: model_inputs(waveform, model, directory))
+    vertices = timed(times, cpu, peaks, "model forward", lambda: generate_windowed(model, pipeline, clip, conditions))
+    fitted = timed(times, cpu, peaks, "ARKit fit", lambda: rig.fit_motion(vertices))
 
     def exports() -> None:
         for fmt, ext in EXPORTS.items():
             export_motion(fitted, out_dir / f"model{ext}", format=fmt)
 
-    timed(times, peaks, "exports", exports)
+    timed(times, cpu, peaks, "exports", exports)
     for fmt, ext in EXPORTS.items():  # the procedural path writes the same formats: not timed twice
         export_motion(motion, out_dir / f"procedural{ext}", format=fmt)
     textgrid = out_dir / "speech.TextGrid"
@@ -154,6 +163,7 @@ def measure(wav: Path, text: str, out_dir: Path) -> dict[str, object]:
         "duration": waveform.duration,
         "frames": vertices.num_frames,
         "times": times,
+        "cpu": cpu,
         "peaks": peaks,
         "loads": loads,
         "chunks": len(alignment.chunks),
@@ -199,12 +209,67 @@ def peer_command() -> tuple[list[str] | None, str]:
     return [str(script)], f"{PEER_PACKAGE} {version}"
 
 
+PATHS = {
+    "procedural path, transcript given": ("load audio", "alignment", "procedural", "exports"),
+    "procedural path, transcribed": ("load audio", "transcription", "alignment", "procedural", "exports"),
+    "--model, no alignment, no video": ("load audio", "whisper features", "model forward", "ARKit fit", "exports"),
+}
+"""The paths of `facetalk animate` as sums of stages."""
+
+
+def _rows(results: list[dict]) -> dict[str, tuple[list[float], list[float]]]:  # type: ignore[type-arg]
+    """Per stage and per path: wall and CPU seconds per second of audio, one value per input."""
+    rows = {}
+    for name, stages in {**{stage: (stage,) for stage in ("load audio", *STAGES)}, **PATHS}.items():
+        rows[name] = tuple([sum(r[key][s] for s in stages) / r["duration"] for r in results] for key in ("times", "cpu"))
+    return rows  # type: ignore[return-value]
+
+
+def measure_long(wav: Path, out_dir: Path) -> dict[str, float]:
+    """`facetalk animate --model composite_regional` (no alignment, no video) on a long input, as the CLI runs it."""
+    from facetalk.animate import animate, write_animation
+
+    start_peak = peak_mib()
+    start, start_cpu = time.perf_counter(), time.process_time()
+    result = animate(wav, model="composite_regional", need_alignment=False)
+    animated, animated_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    write_animation(result, out_dir, name="long", formats=tuple(EXPORTS), progress=False)
+    return {
+        "duration": result.waveform.duration,
+        "animate_wall": animated,
+        "animate_cpu": animated_cpu,
+        "total_wall": time.perf_counter() - start,
+        "total_cpu": time.process_time() - start_cpu,
+        "peak_before_mib": start_peak,
+        "peak_mib": peak_mib(),
+    }
+
+
+def run_long(args: argparse.Namespace, work: Path) -> None:
+    """The long input's `--model` path in a fresh process: time and peak memory."""
+    wav, _ = synthesize(args.long, work)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    command = [sys.executable, __file__, "--threads", str(args.threads), "--long-child", str(wav), str(work / "long")]
+    child = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if child.returncode != 0:
+        sys.exit(f"the long case failed:\n{child.stderr[-3000:]}")
+    r = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"--model composite_regional, no alignment, no video, {r['duration']:.0f} s of speech ({', '.join(EXPORTS)}): "
+          f"animate {r['animate_wall']:.0f} s wall / {r['animate_cpu']:.0f} s CPU, with the exports "
+          f"{r['total_wall']:.0f} s wall ({r['total_wall'] / r['duration']:.4f} s/s) / {r['total_cpu']:.0f} s CPU "
+          f"({r['total_cpu'] / r['duration']:.4f} s/s); peak RSS {r['peak_mib']:.0f} MiB "
+          f"({r['peak_before_mib']:.0f} MiB after the imports)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", type=float, nargs="+", default=list(LENGTHS_S), help="input lengths in seconds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help=f"skip {PEER_PACKAGE}")
+    long_help = "instead: the --model path end to end on this much speech (e.g. 3600), its time and peak memory"
+    parser.add_argument("--long", type=float, metavar="SECONDS", help=long_help)
     parser.add_argument("--child", nargs=3, metavar=("WAV", "TEXT", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--long-child", nargs=2, metavar=("WAV", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     import torch
 
@@ -213,10 +278,13 @@ def main() -> None:
         wav, text_file, out = args.child
         print(json.dumps(measure(Path(wav), Path(text_file).read_text(), Path(out))))
         return
+    if args.long_child:
+        print(json.dumps(measure_long(Path(args.long_child[0]), Path(args.long_child[1]))))
+        return
 
     work = Path(tempfile.mkdtemp(prefix="facetalk-bench-"))
     try:
-        run(args, work)
+        run_long(args, work) if args.long else run(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -236,36 +304,28 @@ def run(args: argparse.Namespace, work: Path) -> None:
             sys.exit(f"the {seconds:.0f} s case failed:\n{child.stderr[-3000:]}")
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
 
-    print(f"{args.threads} threads, shared and loaded machine: read the ratios. Input: espeak-ng en-us, a paragraph repeated.")
+    print(f"{args.threads} threads, shared and loaded machine: read the ratios, and CPU beside wall time. "
+          "Input: espeak-ng en-us, a paragraph repeated.")  # fmt: skip
     print("\nOne-time model loads (s):", ", ".join(f"{k} {v:.1f}" for k, v in results[0]["loads"].items()))
-    header = " | ".join(f"{r['duration']:.0f} s audio" for r in results)
-    print(f"\n{'stage (s per s of audio)':>28} | {header} | ratio of per-second cost, longest / shortest")
-    rows = {stage: [r["times"][stage] / r["duration"] for r in results] for stage in ("load audio", *STAGES)}
-    rows["procedural path, transcript given"] = [
-        sum(r["times"][s] for s in ("load audio", "alignment", "procedural", "exports")) / r["duration"] for r in results
-    ]
-    rows["procedural path, transcribed"] = [
-        v + r["times"]["transcription"] / r["duration"]
-        for v, r in zip(rows["procedural path, transcript given"], results, strict=True)
-    ]
-    rows["--model, no alignment, no video"] = [
-        sum(r["times"][s] for s in ("load audio", "whisper features", "model forward", "ARKit fit", "exports")) / r["duration"]
-        for r in results
-    ]
-    for stage, values in rows.items():
-        print(f"{stage:>28} | " + " | ".join(f"{v:>11.4f}" for v in values) + f" | {values[-1] / values[0]:.2f}")
-    print(f"\n{'peak RSS after stage (MiB)':>28} | " + header)
+    header = " | ".join(f"{r['duration']:>5.0f} s wall | {r['duration']:>5.0f} s CPU" for r in results)
+    print(f"\n{'stage (s per s of audio)':>33} | {header} | per-second cost, longest / shortest: wall, CPU")
+    for stage, (walls, cpus) in _rows(results).items():
+        cells = " | ".join(f"{wall:>12.4f} | {cpu:>11.4f}" for wall, cpu in zip(walls, cpus, strict=True))
+        print(f"{stage:>33} | {cells} | {walls[-1] / walls[0]:.2f}, {cpus[-1] / cpus[0]:.2f}")
+    print(f"\n{'peak RSS after stage (MiB)':>33} | " + " | ".join(f"{r['duration']:>5.0f} s" for r in results))
     for stage in ("start", "load audio", *STAGES):
-        print(f"{stage:>28} | " + " | ".join(f"{r['peaks'][stage]:>11.0f}" for r in results))
+        print(f"{stage:>33} | " + " | ".join(f"{r['peaks'][stage]:>7.0f}" for r in results))
     for r in results:
         print(
             f"\n{r['duration']:.0f} s: {r['words']} words in {r['chunks']} chunks, {r['forced_chunks']} force-aligned; "
-            f"ARKit fit {r['frames'] / 30.0 / r['times']['ARKit fit']:.0f}x real time, "
+            f"ARKit fit {r['frames'] / 30.0 / r['times']['ARKit fit']:.0f}x real time "
+            f"({r['frames'] / 30.0 / r['cpu']['ARKit fit']:.0f}x per CPU second), "
             f"largest weight difference from lsq_linear {r['fit_vs_lsq_linear']:.1e}; warnings: {r['warnings'] or 'none'}"
         )
-    longest, shortest = (sum(r["times"].values()) for r in (results[-1], results[0]))
     audio = results[-1]["duration"] / results[0]["duration"]
-    print(f"all stages, longest input / shortest: {longest / shortest:.1f}x the time for {audio:.1f}x the audio")
+    for key, what in (("times", "wall"), ("cpu", "CPU")):
+        longest, shortest = (sum(r[key].values()) for r in (results[-1], results[0]))
+        print(f"all stages, longest input / shortest: {longest / shortest:.1f}x the {what} time for {audio:.1f}x the audio")
 
     facetalk = Path(sys.executable).parent / "facetalk"
     import soundfile

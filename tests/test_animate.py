@@ -129,3 +129,15 @@ def test_a_model_aligns_only_when_asked(example, tmp_path):
     aligned = animate(example.waveform, text=TRANSCRIPT, model=model)
     assert aligned.alignment is not None and aligned.alignment_method == "forced"
     np.testing.assert_array_equal(aligned.motion.data, bare.motion.data)
+
+
+def test_cli_model_writes_a_textgrid_only_when_asked(example, tmp_path):
+    """With `--model`, the default formats write no TextGrid (nothing was aligned); `-f ...,textgrid` aligns."""
+    model = str(_vertex_model(tmp_path / "model", example.motion))
+    base = [sys.executable, "-m", "facetalk.cli", "animate", str(EXAMPLE), "--model", model]
+    default = subprocess.run([*base, "-o", str(tmp_path / "default")], capture_output=True, text=True, check=True)
+    assert sorted(p.suffix for p in (tmp_path / "default").iterdir()) == [".csv", ".glb", ".json", ".mp4", ".npz"]
+    assert "TextGrid" not in default.stdout
+    asked = [*base, "--text", TRANSCRIPT, "-f", "npz,textgrid", "-o", str(tmp_path / "asked")]
+    subprocess.run(asked, capture_output=True, text=True, check=True)
+    assert sorted(p.name for p in (tmp_path / "asked").iterdir()) == ["example.TextGrid", "example.npz"]

@@ -10,14 +10,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facetalk.errors import UnsupportedFormatError
 from facetalk.types import Alignment, EmotionSchedule, Motion, Waveform
 
+if TYPE_CHECKING:
+    from facetalk.data.windows import ClipArrays
+    from facetalk.models.base import Animator, Conditions
+    from facetalk.models.inputs import InputPipeline
+
 BACKENDS = ("procedural",)
 VIDEO_FORMAT = "mp4"
 TEXTGRID_FORMAT = "textgrid"
-"""The word and phone alignment as a Praat TextGrid (the only output that needs an alignment with `--model`)."""
+"""The word and phone alignment as a Praat TextGrid, written when the animation has an alignment. Among
+the default formats it costs nothing extra; asked for explicitly with `--model`, it makes the speech
+be aligned."""
 FORMAT_EXTENSIONS = {"npz": ".npz", "arkit-json": ".json", "livelink-csv": ".csv", "glb": ".glb", "obj": ".obj"}
 ALL_FORMATS = (*FORMAT_EXTENSIONS, VIDEO_FORMAT, TEXTGRID_FORMAT)
 DEFAULT_FORMATS = ("npz", "arkit-json", "livelink-csv", "glb", VIDEO_FORMAT, TEXTGRID_FORMAT)
@@ -71,10 +79,10 @@ def animate(
             shipped one (`weights/<name>`, e.g. "composite_regional"); it animates at its own fps.
         style_ref: for models that take a style reference: a motion (or a motion file) whose speaking
             style to take on; default: the reference shipped with the model.
-        need_alignment: whether the words and phones are wanted (a TextGrid, or a model that reads
-            text). The procedural animator always aligns; a model aligns only when this is True, so
-            `facetalk animate --model` without a TextGrid output spends nothing on transcription
-            and alignment.
+        need_alignment: whether the words and phones are wanted (for a TextGrid). The procedural
+            animator always aligns; with a model the speech is aligned only when this is True or
+            the model reads text or phones, so a speech-only model spends nothing on transcription
+            and alignment unless asked.
     """
     from facetalk.audio import load_audio
     from facetalk.audio.prosody import extract_prosody
@@ -88,8 +96,11 @@ def animate(
     waveform = speech if isinstance(speech, Waveform) else load_audio(speech)
     alignment: AlignmentResult | None = None
     if model is not None:
-        alignment = align(waveform, text) if need_alignment else None
-        motion = animate_with_model(waveform, model, alignment=alignment, text=text, emotion=emotion, style_ref=style_ref)
+        from facetalk.models.base import open_model
+
+        animator, directory = open_model(model)
+        alignment = align(waveform, text) if need_alignment or animator.inputs.needs_alignment else None
+        motion = _model_motion(waveform, animator, directory, alignment=alignment, emotion=emotion, style_ref=style_ref)
     else:
         alignment = align(waveform, text)
         prosody = extract_prosody(waveform, fps=fps)
@@ -112,7 +123,8 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
 
     Vertex models must have been trained on the default face's topology (478 vertices, like the
     synthetic corpus); their vertices are posed on the default face and fitted back to the 52
-    blendshapes by least squares, so every export format works.
+    blendshapes by least squares, so every export format works. Long speech is generated in
+    overlapping windows (`facetalk.models.windowed`), each fitted as soon as it is made.
 
     Args:
         waveform: the speech.
@@ -124,14 +136,42 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
         style_ref: a motion (or a motion file) whose speaking style to take on, for models that take
             one; default: the reference shipped with the model.
     """
+    from facetalk.models.base import open_model
+
+    animator, directory = open_model(model)
+    if alignment is None and animator.inputs.needs_alignment:
+        from facetalk.text.align import align
+
+        alignment = align(waveform, text)
+    return _model_motion(waveform, animator, directory, alignment=alignment, emotion=emotion, style_ref=style_ref)
+
+
+def _model_motion(waveform: Waveform, animator: Animator, directory: Path, *, alignment: Alignment | None,
+                  emotion: EmotionSchedule | None, style_ref: str | os.PathLike[str] | Motion | None) -> Motion:  # fmt: skip
+    """`animate_with_model` with the model loaded (from `directory`) and the alignment made, if it needs one."""
+    from facetalk.face.default_face import default_rig
+    from facetalk.models.windowed import generate_windowed
+
+    pipeline, clip, conditions = model_inputs(waveform, animator, directory, alignment=alignment, emotion=emotion,
+                                              style_ref=style_ref)  # fmt: skip
+    finish = default_rig().fit_motion if animator.kind == "vertices" else None
+    return generate_windowed(animator, pipeline, clip, conditions, finish=finish)
+
+
+def model_inputs(waveform: Waveform, animator: Animator, directory: Path, *, alignment: Alignment | None = None,
+                 emotion: EmotionSchedule | None = None, style_ref: str | os.PathLike[str] | Motion | None = None,
+                 ) -> tuple[InputPipeline, ClipArrays, Conditions]:  # fmt: skip
+    """A loaded model's input pipeline, the speech's inputs (speech features computed) and the conditions.
+
+    The arguments are `animate_with_model`'s, with the model loaded from `directory`.
+    """
     from facetalk.audio.rate import num_motion_frames
     from facetalk.errors import InvalidInputError
     from facetalk.export import read_motion
     from facetalk.face.default_face import default_rig
-    from facetalk.models.base import Conditions, open_model
+    from facetalk.models.base import Conditions
     from facetalk.models.inputs import InputPipeline
 
-    animator, directory = open_model(model)
     pipeline = InputPipeline.for_model(animator)
     rig = default_rig()
     if style_ref is None and (directory / STYLE_REF_FILE).is_file():
@@ -145,17 +185,12 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
         if motion_dim != rig.neutral.size:
             raise InvalidInputError(f"{directory}: a vertex model of another topology cannot animate the default face")
         neutral = rig.neutral.reshape(-1)
-    if alignment is None and pipeline.spec.needs_alignment:
-        from facetalk.text.align import align
-
-        alignment = align(waveform, text)
     frames = num_motion_frames(waveform.duration, animator.fps)
     clip = pipeline.clip(clip_id=str(directory), waveform=waveform, fps=animator.fps, num_frames=frames, alignment=alignment,
                          template=neutral)  # fmt: skip
     conditions = Conditions(emotion=emotion.at_frames(frames, animator.fps) if emotion is not None else None,
                             style=None if style is None else style.data, style_template=neutral)  # fmt: skip
-    motion = animator.generate(pipeline.batch(clip, conditions))
-    return rig.fit_motion(motion) if motion.kind == "vertices" else motion
+    return pipeline, clip, conditions
 
 
 def check_formats(formats: Sequence[str]) -> None:

@@ -213,6 +213,7 @@ def render(
     typer.echo(f"wrote {output}")
 
 
+ANIMATE_FORMATS_HELP = f"Comma-separated outputs; default: {','.join(DEFAULT_FORMATS)} (textgrid: when there is an alignment)."
 TextOption = Annotated[str | None, typer.Option("--text", help="What is said; default: transcribe with Whisper.")]
 TextFileOption = Annotated[Path | None, typer.Option("--text-file", help="A file holding what is said.")]
 
@@ -229,7 +230,7 @@ def animate(
     backend: Annotated[str, typer.Option(help="Animator: procedural.")] = "procedural",
     fps: Annotated[float, typer.Option(min=1.0, help="Frames per second.")] = 30.0,
     seed: Annotated[int, typer.Option(help="Seed of the random parts (blinks, micro-motion).")] = 0,
-    format: Annotated[str, typer.Option("--format", "-f", help="Comma-separated outputs.")] = ",".join(DEFAULT_FORMATS),
+    format: Annotated[str | None, typer.Option("--format", "-f", help=ANIMATE_FORMATS_HELP)] = None,
     model: Annotated[
         str | None, typer.Option(help="A trained model (directory or shipped name, e.g. composite_regional).")
     ] = None,
@@ -248,14 +249,14 @@ def animate(
         raise usage.BadOptionUsage("--emotion", str(exc)) from None
     if emotion_schedule is not None:
         schedule = EmotionSchedule.from_json(emotion_schedule)
-    formats = [f.strip() for f in format.split(",") if f.strip()]
+    formats = list(DEFAULT_FORMATS) if format is None else [f.strip() for f in format.split(",") if f.strip()]
     try:
         check_formats(formats)  # before the slow part
     except FacetalkError as exc:
         raise usage.BadOptionUsage("--format", str(exc)) from None
     result = run_animate(
         speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
-        model=model, style_ref=style_ref, need_alignment=model is None or TEXTGRID_FORMAT in formats,
+        model=model, style_ref=style_ref, need_alignment=format is not None and TEXTGRID_FORMAT in formats,
     )  # fmt: skip
     for path in write_animation(result, output, name=speech.stem, formats=formats):
         typer.echo(f"wrote {path}")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from facetalk.errors import InvalidInputError
-from facetalk.export.base import ExportResult, Format, ReadOptions, WriteOptions, register_format, short_float, weights_in
+from facetalk.export.base import ExportResult, Format, ReadOptions, WriteOptions, frame_chunks, register_format, weights_in
 from facetalk.face.arkit import ARKIT_NAMES
 from facetalk.files import atomic_output, read_json
 from facetalk.types import Motion
@@ -31,16 +31,18 @@ REQUIRED_KEYS = ("exportFps", "numPoses", "numFrames", "facsNames", "weightMat")
 def write_arkit_json(motion: Motion, path: Path, options: WriteOptions) -> ExportResult:
     weights = weights_in(motion, ARKIT_NAMES, path, "ARKit-52 blendshape names")  # (T, 52)
     fps: float | int = int(motion.fps) if float(motion.fps).is_integer() else float(motion.fps)
-    document = {
+    header = {
         "exportFps": fps,
         "trackPath": options.track_path,
         "numPoses": len(ARKIT_NAMES),
         "numFrames": motion.num_frames,
         "facsNames": list(ARKIT_NAMES),
-        "weightMat": [[float(short_float(w)) for w in row] for row in weights],
     }
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(document, separators=(",", ":")))
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(header, separators=(",", ":"))[:-1] + ',"weightMat":[')  # the document, streamed
+        for start, cells in frame_chunks(weights):
+            f.write(("," if start else "") + ",".join("[" + ",".join(row) + "]" for row in cells.tolist()))
+        f.write("]}")
     return ExportResult(path, "arkit-json", motion.num_frames)
 
 

@@ -9,7 +9,8 @@ default the motion's fps, rounded to an integer) and `.fff` is the sub-frame fra
 thousandths. Frame i of the motion sits at t = i / motion.fps, written as the timecode of that time
 counted from 00:00:00:00, so with the default R = motion fps every fraction is `.000`; with R = 30
 and 60 fps motion the fractions alternate `.000`/`.500`, as the app writes them. Weights are written
-as the shortest decimal that reads back as the same float32, so a write-read round trip is exact.
+as the shortest decimal that reads back as the same float32, so a write-read round trip is exact,
+a few thousand rows at a time.
 
 The reader matches columns by name, case-insensitively, never by position; extra columns are
 ignored, missing blendshapes are zero. It returns the 52 ARKit channels in canonical order, plus the
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from facetalk.errors import InvalidInputError
-from facetalk.export.base import ExportResult, Format, ReadOptions, WriteOptions, register_format, short_float, weights_in
+from facetalk.export.base import ExportResult, Format, ReadOptions, WriteOptions, frame_chunks, register_format, weights_in
 from facetalk.face.arkit import ARKIT_NAMES, HEAD_AND_EYE_ROTATIONS
 from facetalk.files import atomic_output
 from facetalk.types import Motion
@@ -59,12 +60,11 @@ def write_livelink_csv(motion: Motion, path: Path, options: WriteOptions) -> Exp
     if not (math.isfinite(rate) and rate > 0):
         raise InvalidInputError(f"{path}: timecode rate must be positive, got {rate}")
     counter = max(1, round(rate))
-    lines = [",".join(CSV_HEADER)]
-    for i, row in enumerate(values[:, order]):
-        cells = [_timecode(i, motion.fps, counter), str(BLENDSHAPE_COUNT), *(short_float(v) for v in row)]
-        lines.append(",".join(cells))
-    with atomic_output(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(",".join(CSV_HEADER) + "\n")
+        for start, cells in frame_chunks(values[:, order]):
+            f.writelines(f"{_timecode(start + i, motion.fps, counter)},{BLENDSHAPE_COUNT},{','.join(row)}\n"
+                         for i, row in enumerate(cells.tolist()))  # fmt: skip
     return ExportResult(path, "livelink-csv", motion.num_frames)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -161,6 +161,17 @@ class Animator(nn.Module, metaclass=abc.ABCMeta):
         if self.kind == "blendshapes":
             data = np.clip(data, 0.0, 1.0)
         return Motion(data, self.fps, self.kind, self.channels)  # type: ignore[arg-type]
+
+    def clip_context(self, windows: Iterable[Batch]) -> dict[str, torch.Tensor]:
+        """Values that the windows of one long clip share, computed over all its windows.
+
+        `facetalk.models.windowed` generates long clips window by window; it passes this method the
+        clip's non-overlapping windows first and adds what it returns to every window's batch. A
+        model whose output depends on statistics of the whole clip returns them here, under batch
+        keys its `forward` reads, so that windowed generation matches whole-clip generation.
+        Default: nothing (the output at a frame depends on the inputs near it only).
+        """
+        return {}
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters trained by optimizers of their own, by group name; always a group "model" (the default: all)."""

