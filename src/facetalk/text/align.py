@@ -64,11 +64,6 @@ SAMPLES_PER_FRAME = SAMPLE_RATE // FRAMES_PER_SECOND
 SEARCH_BEAM = 1e-120
 WORD_BEAM = 1e-100
 """pocketsphinx's beams (defaults 1e-48, 1e-48, 7e-29), wide enough for synthetic voices."""
-GMM_DOWNSAMPLING = 2
-"""pocketsphinx's `ds`: acoustic scores are computed on every second 10 ms frame and reused on the
-other (times stay on the 10 ms grid). It cuts the alignment's CPU time by about 30 %; against Piper's
-reference timings the median boundary error went from 15.3 to 17.7 ms (words) and 13.8 to 14.0 ms
-(phones). Every third frame (3) loses espeak-ng's speech."""
 MAX_CHUNK_S = 20.0
 """Longest stretch of audio aligned in one search: its memory and time grow with the length."""
 MIN_CHUNK_S = 8.0
@@ -442,7 +437,7 @@ def _decoder() -> Decoder:
         # loglevel FATAL, not ERROR: a failed alignment logs an ERROR line on stderr that we report ourselves.
         # Wide beams: with pocketsphinx's defaults the right path through espeak-ng's speech is pruned.
         decoder = _DECODERS.decoder = Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="FATAL", beam=SEARCH_BEAM,
-                                              pbeam=SEARCH_BEAM, wbeam=WORD_BEAM, ds=GMM_DOWNSAMPLING)  # fmt: skip
+                                              pbeam=SEARCH_BEAM, wbeam=WORD_BEAM)  # fmt: skip
     else:
         with _SPHINX_LOCK:
             decoder.reinit_feat()
