@@ -57,7 +57,7 @@ FIT_CHECK_FRAMES = 200
 PEER_PACKAGE = "openfacefx"
 PEER_VENV = Path(tempfile.gettempdir()) / "facetalk-bench-openfacefx"
 EXPORTS = {"npz": ".npz", "arkit-json": ".json", "livelink-csv": ".csv", "glb": ".glb"}
-MIB = 1024  # ru_maxrss is in KiB on Linux
+MIB = 1024  # VmHWM and ru_maxrss are in KiB on Linux
 STAGES = ("transcription", "alignment", "procedural", "whisper features", "model forward", "ARKit fit", "exports")
 
 
@@ -78,6 +78,12 @@ def synthesize(seconds: float, directory: Path) -> tuple[Path, str]:
 
 
 def peak_mib() -> float:
+    """The process's peak RSS: the kernel's VmHWM (ru_maxrss would carry the parent's peak across exec)."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / MIB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / MIB
 
 
@@ -105,7 +111,7 @@ def measure(wav: Path, text: str, out_dir: Path) -> dict[str, object]:
     from facetalk.models.base import open_model
     from facetalk.models.windowed import generate_windowed
     from facetalk.procedural import ProceduralAnimator
-    from facetalk.text.align import _decoder, align
+    from facetalk.text.align import _cmu, _decoder, _g2p, align
     from facetalk.text.embed import default_text_embedder
     from facetalk.text.textgrid import write_textgrid
     from facetalk.text.transcribe import _model as whisper_model
@@ -116,6 +122,8 @@ def measure(wav: Path, text: str, out_dir: Path) -> dict[str, object]:
         ("Whisper tiny.en (transcription)", whisper_model),
         ("MiniLM (word meanings)", default_text_embedder),
         ("pocketsphinx decoder", _decoder),
+        ("CMU dictionary", _cmu),
+        ("g2p-en (words outside the dictionary)", _g2p),
         ("default face rig", default_rig),
     ):
         start = time.perf_counter()
@@ -182,10 +190,14 @@ def _head(waveform):  # type: ignore[no-untyped-def]
     return Waveform(waveform.samples[: waveform.sample_rate], waveform.sample_rate)
 
 
-def shell_seconds(command: list[str]) -> float:
+def shell_seconds(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys of the command and its children) of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def peer_command() -> tuple[list[str] | None, str]:
@@ -337,10 +349,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
     soundfile.write(str(clip), short.samples, short.sample_rate)
     formats = ",".join(EXPORTS)
     base = [str(facetalk), "animate", str(clip), "--text", SHORT_SENTENCE, "-f", formats]
-    procedural_s = shell_seconds([*base, "-o", str(work / "cli_procedural")])
-    model_s = shell_seconds([*base, "--model", "composite_regional", "-o", str(work / "cli_model")])
-    print(f"\n`facetalk animate` on a {short.duration:.1f} s sentence from the shell ({formats}, no video): "
-          f"procedural {procedural_s:.1f} s, --model composite_regional {model_s:.1f} s")  # fmt: skip
+    procedural = shell_seconds([*base, "-o", str(work / "cli_procedural")])
+    model = shell_seconds([*base, "--model", "composite_regional", "-o", str(work / "cli_model")])
+    print(f"\n`facetalk animate` on a {short.duration:.1f} s sentence from the shell ({formats}, no video), wall / CPU: "
+          f"procedural {procedural[0]:.1f} / {procedural[1]:.1f} s, "
+          f"--model composite_regional {model[0]:.1f} / {model[1]:.1f} s")  # fmt: skip
 
     if args.no_peer:
         return
@@ -348,15 +361,16 @@ def run(args: argparse.Namespace, work: Path) -> None:
     if command is None:
         print(f"\npeer: {label}")
         return
-    print(f"\npeer: {label} (`openfacefx mfa --textgrid <facetalk's TextGrid> --retarget arkit`, wall time from the shell)")
+    print(f"\npeer: {label} (`openfacefx mfa --textgrid <facetalk's TextGrid> --retarget arkit`, from the shell)")
     for r in results:
-        seconds = shell_seconds(
+        wall, cpu = shell_seconds(
             [*command, "mfa", "--textgrid", r["textgrid"], "--retarget", "arkit", "-o", str(work / "peer.json")]
         )
-        ours = sum(r["times"][s] for s in ("procedural", "exports")) / r["duration"]
+        ours_wall, ours_cpu = (sum(r[key][s] for s in ("procedural", "exports")) / r["duration"] for key in ("times", "cpu"))
         print(
-            f"{r['duration']:>6.0f} s: {seconds:.2f} s = {seconds / r['duration']:.4f} s per s of audio; facetalk's "
-            f"procedural animator + exports, same alignment: {ours:.4f} s per s (in process, no interpreter start)"
+            f"{r['duration']:>6.0f} s: wall {wall:.2f} s = {wall / r['duration']:.4f} s/s, CPU {cpu / r['duration']:.4f} s/s; "
+            f"facetalk's procedural animator + exports, same alignment: wall {ours_wall:.4f}, CPU {ours_cpu:.4f} s/s "
+            "(in process, no interpreter start)"
         )
 
 
