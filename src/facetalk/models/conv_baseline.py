@@ -6,6 +6,12 @@ per-frame emotion vectors, a few residual 1D convolutions over time (non-causal,
 `layers * (kernel_size - 1)` neighbouring frames), and a linear head to the motion channels. It is
 fast enough to train in a minute on a CPU and processes any length.
 
+- `lookahead`: the future frames the whole stack reads (spread over the blocks, at most one kernel's
+  width less one per block); the rest of each kernel reads the past. The receptive field is bounded
+  (`receptive_field`), so `facetalk.stream` runs the model on audio as it arrives, frame for frame
+  as offline. The `stream` preset reads 2 frames ahead (configs/conv_baseline/stream.yaml trains it
+  on a mel without a clip-wide dB floor, which streaming cannot know).
+
 Options exercise the rest of the input pipeline and the training framework, as the paper models use them:
 
 - `text` and `phones`: per-frame text features (projected) and phone ids (embedded) are added to the
@@ -42,16 +48,24 @@ if TYPE_CHECKING:
 
 
 class ConvBlock(nn.Module):
-    """Residual block: conv over time, GELU, dropout; (B, W, T) to (B, W, T)."""
+    """Residual block: conv over time, GELU, dropout; (B, W, T) to (B, W, T).
 
-    def __init__(self, *, width: int, kernel_size: int, dropout: float) -> None:
+    Frame t reads frames t - (kernel_size - 1 - lookahead) .. t + lookahead (zeros beyond the clip);
+    `lookahead` None centres the kernel.
+    """
+
+    def __init__(self, *, width: int, kernel_size: int, dropout: float, lookahead: int | None = None) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(width, width, kernel_size, padding=kernel_size // 2)
+        ahead = kernel_size // 2 if lookahead is None else lookahead
+        if not 0 <= ahead < kernel_size:
+            raise ValueError(f"a block's lookahead must be in [0, {kernel_size - 1}], got {ahead}")
+        self.padding = (kernel_size - 1 - ahead, ahead)  # (past, future) frames
+        self.conv = nn.Conv1d(width, width, kernel_size)
         self.act = nn.GELU()
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop(self.act(self.conv(x)))
+        return x + self.drop(self.act(self.conv(nn.functional.pad(x, self.padding))))
 
 
 class SequenceDiscriminator(nn.Module):
@@ -86,6 +100,7 @@ class ConvBaseline(Animator):
         phones: read per-frame phone ids.
         discriminator: None, or an adversary of the predicted motion (trained in `train_step`).
         fps: motion frames per second of the output.
+        lookahead: future frames the stack reads; None centres every kernel.
         kind: "blendshapes", "vertices" or "params".
         channels: channel names of blendshape or parameter output.
     """
@@ -95,10 +110,12 @@ class ConvBaseline(Animator):
     def __init__(self, *, feature_dim: int, motion_dim: int, num_subjects: int, width: int = 64, layers: int = 4,
                  kernel_size: int = 5, dropout: float = 0.0, emotion_head: bool = False, text_dim: int = 0,
                  phones: bool = False, discriminator: SequenceDiscriminator | None = None, fps: float = 30.0,
-                 kind: str = "blendshapes", channels: tuple[str, ...] = ()) -> None:  # fmt: skip
+                 lookahead: int | None = None, kind: str = "blendshapes", channels: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd to keep T frames, got {kernel_size}")
+        if lookahead is not None and not 0 <= lookahead <= layers * (kernel_size - 1):
+            raise ValueError(f"lookahead must be in [0, {layers * (kernel_size - 1)}] frames, got {lookahead}")
         self.fps, self.kind, self.channels = fps, kind, tuple(channels)
         self.norm = FeatureNorm(feature_dim)
         self.project = nn.Linear(feature_dim, width)
@@ -107,11 +124,17 @@ class ConvBaseline(Animator):
         self.emotion = None if emotion_head else nn.Linear(len(EMOTIONS), width, bias=False)  # (B, T, 7) -> (B, T, W)
         self.text = nn.Linear(text_dim, width, bias=False) if text_dim > 0 else None  # (B, T, C_text) -> (B, T, W)
         self.phones = nn.Embedding(len(PHONE_VOCAB), width, padding_idx=0) if phones else None  # (B, T) -> (B, T, W)
-        self.blocks = nn.ModuleList(ConvBlock(width=width, kernel_size=kernel_size, dropout=dropout) for _ in range(layers))
+        # the first `lookahead % layers` blocks read one frame further ahead than the others
+        ahead = [None if lookahead is None else lookahead // layers + int(i < lookahead % layers) for i in range(layers)]
+        self.blocks = nn.ModuleList(ConvBlock(width=width, kernel_size=kernel_size, dropout=dropout, lookahead=a) for a in ahead)
         self.head = nn.Linear(width, motion_dim)
         self.emotion_head = nn.Linear(width, len(EMOTIONS)) if emotion_head else None
         self.discriminator = discriminator
         self.step_logs = ("discriminator",) if discriminator is not None else ()
+
+    def receptive_field(self) -> tuple[int, int]:
+        """(past, future): the input frames before and after frame t that output frame t depends on."""
+        return (sum(block.padding[0] for block in self.blocks), sum(block.padding[1] for block in self.blocks))
 
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.norm.mean.copy_(mean)
@@ -182,6 +205,7 @@ class ConvBaselineConfig:
     text: bool = False
     phones: bool = False
     discriminator_width: int = 0
+    lookahead: int | None = None
 
 
 def _inputs(config: ConvBaselineConfig) -> InputSpec:
@@ -191,10 +215,14 @@ def _inputs(config: ConvBaselineConfig) -> InputSpec:
 @register_model("conv_baseline", ConvBaselineConfig, inputs=_inputs,
                 presets={"tiny": {"width": 16, "layers": 2, "kernel_size": 3, "dropout": 0.0},
                          "adversarial_tiny": {"width": 16, "layers": 2, "kernel_size": 3, "dropout": 0.0,
-                                              "discriminator_width": 16}})  # fmt: skip
+                                              "discriminator_width": 16},
+                         "stream": {"width": 128, "layers": 6, "kernel_size": 5, "lookahead": 2},
+                         "stream_tiny": {"width": 16, "layers": 2, "kernel_size": 3, "dropout": 0.0,
+                                         "lookahead": 1}})  # fmt: skip
 def conv_baseline(config: ConvBaselineConfig, sizes: DataSizes) -> ConvBaseline:
     """The reference size: 64 channels, 4 blocks of kernel 5; `tiny` (width 16, 2 blocks) for tests,
-    `adversarial_tiny` the same with a discriminator."""
+    `adversarial_tiny` the same with a discriminator; `stream` (128 channels, 6 blocks, 2 frames of
+    lookahead) and `stream_tiny` for streaming."""
     discriminator = None
     if config.discriminator_width > 0:
         discriminator = SequenceDiscriminator(motion_dim=sizes.motion_dim, width=config.discriminator_width,
@@ -202,5 +230,5 @@ def conv_baseline(config: ConvBaselineConfig, sizes: DataSizes) -> ConvBaseline:
     return ConvBaseline(feature_dim=sizes.feature_dim, motion_dim=sizes.motion_dim, num_subjects=sizes.num_subjects,
                         width=config.width, layers=config.layers, kernel_size=config.kernel_size, dropout=config.dropout,
                         emotion_head=config.emotion_head, text_dim=sizes.text_dim if config.text else 0, phones=config.phones,
-                        discriminator=discriminator, fps=sizes.fps, kind=sizes.kind,
+                        discriminator=discriminator, fps=sizes.fps, lookahead=config.lookahead, kind=sizes.kind,
                         channels=sizes.channel_names())  # fmt: skip

@@ -1,0 +1,165 @@
+"""The streaming engine: chunked output equals the model's offline output; state, emotion, persona, flush."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from facetalk.assets import asset_path
+from facetalk.audio import load_audio
+from facetalk.audio.rate import num_motion_frames
+from facetalk.errors import InvalidInputError
+from facetalk.models.base import Animator, Conditions, build_model
+from facetalk.models.inputs import InputPipeline
+from facetalk.stream import AnimationStream, MelStream, file_chunks, stream_chunks
+from facetalk.types import EmotionSchedule, Waveform
+
+TOLERANCE = 1e-5
+"""Streamed and offline frames differ only by the rounding of differently sized FFT batches and convolutions."""
+
+
+def offline(model: Animator, waveform: Waveform, conditions: Conditions | None = None) -> np.ndarray:
+    """The model on the whole clip through the input pipeline (what `facetalk animate --model` runs)."""
+    pipeline = InputPipeline.for_model(model)
+    frames = num_motion_frames(waveform.duration, model.fps)
+    clip = pipeline.clip(clip_id="example", waveform=waveform, fps=model.fps, num_frames=frames, alignment=None)
+    return model.generate(pipeline.batch(clip, conditions)).data
+
+
+@pytest.fixture(scope="module")
+def speech() -> Waveform:
+    waveform = load_audio(asset_path("speech/example.wav"))
+    return Waveform(waveform.samples[: 3 * waveform.sample_rate], waveform.sample_rate)
+
+
+def streamed(stream: AnimationStream, samples: np.ndarray, chunk: int) -> np.ndarray:
+    chunks = [samples[i : i + chunk] for i in range(0, len(samples), chunk)]
+    frames = list(stream_chunks(stream, chunks))
+    assert [f.index for f in frames] == list(range(len(frames)))
+    return np.stack([f.weights for f in frames])
+
+
+def test_mel_stream_equals_offline_features(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    pipeline = InputPipeline.for_model(tiny_stream_model())
+    expected = pipeline.speech_encoder.encode_at(speech, 30.0)
+    mel = MelStream(pipeline.speech_encoder, 30.0)
+    parts = [mel.push(speech.samples[i : i + 317]) for i in range(0, len(speech.samples), 317)]
+    got = np.concatenate([*parts, mel.end()])
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-3, rtol=0)  # dB: 1e-3 dB of float32 FFT rounding
+
+
+@pytest.mark.parametrize("chunk", [320, 1, 4999])
+def test_stream_equals_offline(tiny_stream_model: Callable[..., Animator], speech: Waveform, chunk: int) -> None:
+    model = tiny_stream_model()
+    expected = offline(model, speech)
+    got = streamed(AnimationStream(model), speech.samples, chunk if chunk > 1 else 7)
+    assert got.shape == expected.shape == (num_motion_frames(speech.duration, 30.0), 52)
+    assert np.abs(got - expected).max() <= TOLERANCE
+    assert expected.std() > 1e-3  # the comparison is of something that moves
+
+
+def test_int16_pcm_chunks_equal_float_samples(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    model = tiny_stream_model()
+    pcm = np.round(speech.samples * 32767).astype("<i2")
+    as_float = streamed(AnimationStream(model), pcm.astype(np.float32) / 32768.0, 640)
+    as_bytes = streamed(AnimationStream(model), pcm.tobytes(), 1280)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(as_float, as_bytes)
+
+
+def test_frames_leave_within_the_lookahead(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    model = tiny_stream_model()
+    stream = AnimationStream(model)
+    hop = 320
+    for end in range(hop, len(speech.samples), hop):
+        for frame in stream.push(speech.samples[end - hop : end]):
+            # a frame leaves once the audio up to its time plus the lookahead has arrived, not later
+            assert frame.time + stream.latency_s <= end / 16000 + hop / 16000 + 1 / 30
+            assert frame.time + stream.latency_s > end / 16000 - hop / 16000 - 1 / 30
+    assert stream.latency_s == pytest.approx((533 + 512) / 16000 + 1 / 30)
+
+
+def test_emotion_and_persona_apply_and_match_offline(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    model = tiny_stream_model()
+    schedule = EmotionSchedule.parse("happy:0.8")
+    frames = num_motion_frames(speech.duration, 30.0)
+    expected = offline(model, speech, Conditions(subject=1, emotion=schedule.at_frames(frames, 30.0)))
+    got = streamed(AnimationStream(model, emotion=schedule, persona="smiley"), speech.samples, 320)
+    assert np.abs(got - expected).max() <= TOLERANCE
+    assert np.abs(got - offline(model, speech)).max() > 1e-3
+
+
+def test_live_changes_apply_to_later_frames_only(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    model = tiny_stream_model()
+    plain, changed = AnimationStream(model), AnimationStream(model)
+    half = len(speech.samples) // 2
+    before = plain.push(speech.samples[:half])
+    np.testing.assert_array_equal(np.stack([f.weights for f in changed.push(speech.samples[:half])]),
+                                  np.stack([f.weights for f in before]))  # fmt: skip
+    changed.set_emotion(EmotionSchedule.parse("anger"))
+    changed.set_persona("spk00")
+    after_plain = plain.push(speech.samples[half:]) + plain.end()
+    after_changed = changed.push(speech.samples[half:]) + changed.end()
+    assert after_changed[0].index == len(before)
+    assert np.abs(np.stack([f.weights for f in after_changed]) - np.stack([f.weights for f in after_plain])).max() > 1e-3
+
+
+def test_streams_keep_their_own_state(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    model = tiny_stream_model()
+    a, b = AnimationStream(model), AnimationStream(model)
+    silence = np.zeros_like(speech.samples)
+    got_a, got_b = [], []
+    for i in range(0, len(speech.samples), 800):  # interleaved pushes to the same model
+        got_a += a.push(speech.samples[i : i + 800])
+        got_b += b.push(silence[i : i + 800])
+    got_a += a.end()
+    got_b += b.end()
+    assert np.abs(np.stack([f.weights for f in got_a]) - offline(model, speech)).max() <= TOLERANCE
+    assert np.abs(np.stack([f.weights for f in got_b]) - offline(model, Waveform(silence, 16000))).max() <= TOLERANCE
+
+
+def test_smaller_lookahead_leaves_earlier_and_close(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    model = tiny_stream_model()
+    full, early = AnimationStream(model), AnimationStream(model, lookahead=0)
+    assert early.latency_s < full.latency_s
+    first = speech.samples[:8000]
+    assert len(early.push(first)) == len(full.push(first)) + 1
+    got = streamed(AnimationStream(model, lookahead=0), speech.samples, 320)
+    assert got.shape == offline(model, speech).shape
+
+
+def test_streams_refuse_what_they_cannot_do(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    model = tiny_stream_model()
+    with pytest.raises(InvalidInputError, match="44100"):
+        AnimationStream(model, sample_rate=44100)
+    with pytest.raises(InvalidInputError, match="persona"):
+        AnimationStream(model, persona="nobody")
+    with pytest.raises(InvalidInputError, match="lookahead"):
+        AnimationStream(model, lookahead=5)
+    floor = tiny_stream_model()
+    floor.metadata["features"] = {"encoder": "mel", "options": {"fps": 30.0, "n_mels": 80}}  # the clip-wide dB floor
+    with pytest.raises(InvalidInputError, match="top_db"):
+        AnimationStream(floor)
+    centred = build_model("conv_baseline_tiny", feature_dim=80, motion_dim=52, fps=30.0)
+    assert centred.receptive_field() == (2, 2)  # a centred conv also has a bounded receptive field
+    stream = AnimationStream(model)
+    stream.end()
+    with pytest.raises(InvalidInputError, match="ended"):
+        stream.push(speech.samples[:10])
+    with pytest.raises(InvalidInputError, match="2 bytes"):
+        AnimationStream(model).push(b"abc")
+
+
+def test_file_chunks_cover_the_file_and_pace() -> None:
+    samples = np.arange(1000, dtype=np.float32)
+    chunks = list(file_chunks(samples, chunk_s=0.02))
+    assert [len(c) for c in chunks] == [320, 320, 320, 40]
+    np.testing.assert_array_equal(np.concatenate(chunks), samples)
+    import time
+
+    start = time.perf_counter()
+    list(file_chunks(np.zeros(1600, np.float32), chunk_s=0.02, realtime=True))
+    assert time.perf_counter() - start >= 0.095
