@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-import torch
 
 from facetalk.assets import asset_path
 from facetalk.audio import load_audio

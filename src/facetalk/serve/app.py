@@ -37,6 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from facetalk.errors import FacetalkError, InvalidInputError
 from facetalk.models.base import Animator
@@ -162,7 +169,7 @@ def animate_file(state: ServerState, path: Path, *, model: str | None, emotion: 
 
     waveform = load_audio(path)
     if waveform.duration > state.settings.max_duration_s:
-        raise RequestError(413, f"speech of {waveform.duration:.0f} s is longer than the limit of {state.settings.max_duration_s:g} s")
+        raise RequestError(413, f"speech of {waveform.duration:.0f} s is longer than {state.settings.max_duration_s:g} s")
     animator = state.model(model)
     try:
         stream = AnimationStream(animator, emotion=emotion, persona=persona)
@@ -201,16 +208,8 @@ def three_dir() -> Path | None:
     return next((Path(c) for c in candidates if c and (Path(c) / "build" / "three.module.js").is_file()), None)
 
 
-def create_app(settings: ServeSettings | None = None) -> Any:
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """The FastAPI application of `facetalk serve`."""
-    from fastapi import FastAPI, Request, WebSocket
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse, Response
-    from fastapi.staticfiles import StaticFiles
-    from starlette.concurrency import run_in_threadpool
-    from starlette.exceptions import HTTPException
-    from starlette.websockets import WebSocketDisconnect, WebSocketState
-
     state = ServerState(settings or ServeSettings())
     app = FastAPI(title="facetalk", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.facetalk = state
@@ -252,7 +251,7 @@ def create_app(settings: ServeSettings | None = None) -> Any:
         if length is None or not length.isdigit():
             raise RequestError(411, "the upload needs a Content-Length")
         if int(length) > state.settings.max_upload_bytes:
-            raise RequestError(413, f"upload of {int(length)} bytes is larger than the limit of {state.settings.max_upload_bytes}")
+            raise RequestError(413, f"upload of {int(length)} bytes is larger than {state.settings.max_upload_bytes}")
         try:
             form = await request.form(max_files=1, max_fields=8)
         except Exception as exc:  # malformed multipart bodies
@@ -274,7 +273,7 @@ def create_app(settings: ServeSettings | None = None) -> Any:
         await upload.close()
         duration = await run_in_threadpool(_duration, path)
         if duration > state.settings.max_duration_s:
-            raise RequestError(413, f"speech of {duration:.0f} s is longer than the limit of {state.settings.max_duration_s:g} s")
+            raise RequestError(413, f"speech of {duration:.0f} s is longer than {state.settings.max_duration_s:g} s")
         if wait == "true" or (wait == "auto" and duration <= state.settings.sync_limit_s):
             motion = await run_in_threadpool(animate_file, state, path, model=model, emotion=emotion, persona=persona)
             result = await run_in_threadpool(write_response, motion, fmt, directory)
@@ -355,8 +354,10 @@ def create_app(settings: ServeSettings | None = None) -> Any:
                 if not frames:
                     return
                 sent += len(frames)
-                message = (websocket.send_bytes(frames_binary(frames)) if binary else
-                           websocket.send_text(json.dumps({"frames": [frame_json(f, animation.channels) for f in frames]})))  # fmt: skip
+                if binary:
+                    message = websocket.send_bytes(frames_binary(frames))
+                else:
+                    message = websocket.send_text(json.dumps({"frames": [frame_json(f, animation.channels) for f in frames]}))
                 try:
                     await asyncio.wait_for(message, state.settings.send_timeout_s)
                 except TimeoutError:
@@ -389,7 +390,7 @@ def create_app(settings: ServeSettings | None = None) -> Any:
                 if "persona" in control:
                     animation.set_persona(control["persona"])
                 if not {"emotion", "persona"} & control.keys():
-                    raise RequestError(400, "a text message is {\"end\": true}, {\"emotion\": ...} or {\"persona\": ...}")
+                    raise RequestError(400, 'a text message is {"end": true}, {"emotion": ...} or {"persona": ...}')
         except WebSocketDisconnect:
             return
         except FacetalkError as exc:
@@ -438,15 +439,13 @@ def _json_object(text: str | None) -> dict[str, Any]:
     return value
 
 
-async def _receive_options(websocket: Any, timeout: float) -> dict[str, Any]:
+async def _receive_options(websocket: WebSocket, timeout: float) -> dict[str, Any]:
     """The first message: a JSON object of options."""
     try:
         message = await asyncio.wait_for(websocket.receive(), timeout)
     except TimeoutError:
         raise RequestError(408, f"no options received for {timeout:g} s") from None
     if message["type"] == "websocket.disconnect":
-        from starlette.websockets import WebSocketDisconnect
-
         raise WebSocketDisconnect(message.get("code", 1000))
     if message.get("text") is None:
         raise RequestError(400, "the first message must be a JSON text message with the options")
