@@ -36,17 +36,20 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
-from facetalk.audio.features import AMIN, DB_PER_DECADE
+from facetalk.audio.features import AMIN, DB_PER_DECADE, MelSpectrogram
 from facetalk.audio.io import SAMPLE_RATE
 from facetalk.audio.rate import num_motion_frames
 from facetalk.errors import InvalidInputError
 from facetalk.models.base import Animator
 from facetalk.types import EMOTIONS, EmotionSchedule, Seconds
+
+if TYPE_CHECKING:
+    from facetalk.audio.encoders import MelEncoder
 
 PCM_SCALE = 32768.0
 """int16 PCM to float samples in [-1, 1), as soundfile reads 16-bit WAV files."""
@@ -96,11 +99,11 @@ class MelStream:
         fps: the motion frame rate.
     """
 
-    def __init__(self, encoder: torch.nn.Module, fps: float) -> None:
-        mel = encoder.mel  # type: ignore[union-attr]
+    def __init__(self, encoder: MelEncoder, fps: float) -> None:
+        mel = encoder.mel
         if mel.top_db is not None:
             raise InvalidInputError("a mel with a clip-wide dB floor (top_db) cannot stream: train on top_db: null")
-        self.mel = mel
+        self.mel: MelSpectrogram = mel
         self.fps = fps
         self.sample_rate: int = mel.sample_rate
         self.half = mel.n_fft // 2

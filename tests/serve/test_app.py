@@ -141,16 +141,15 @@ def test_bad_messages_mid_stream(client: TestClient, pcm: bytes) -> None:
 
 
 def test_live_emotion_change_and_oversize_chunk(tiny_stream_model_dir: Path, pcm: bytes) -> None:
-    with client_for(tiny_stream_model_dir, max_chunk_bytes=1000) as small:
-        with small.websocket_connect("/v1/stream") as ws:
-            ws.send_text("{}")
-            ws.send_text('{"emotion": "anger:1.0", "persona": "smiley"}')
-            ws.send_bytes(pcm[:1000])
-            ws.send_bytes(pcm[:1002])
+    with client_for(tiny_stream_model_dir, max_chunk_bytes=1000) as small, small.websocket_connect("/v1/stream") as ws:
+        ws.send_text("{}")
+        ws.send_text('{"emotion": "anger:1.0", "persona": "smiley"}')
+        ws.send_bytes(pcm[:1000])
+        ws.send_bytes(pcm[:1002])
+        message = ws.receive_json()
+        while "frames" in message:
             message = ws.receive_json()
-            while "frames" in message:
-                message = ws.receive_json()
-            assert message["status"] == 413
+        assert message["status"] == 413
 
 
 def test_stream_limit_and_abrupt_disconnects(tiny_stream_model_dir: Path, pcm: bytes) -> None:
@@ -162,8 +161,7 @@ def test_stream_limit_and_abrupt_disconnects(tiny_stream_model_dir: Path, pcm: b
                 answer = second.receive_json()
                 assert answer["status"] == 429
             # the first stream goes on regardless
-            frames, done = run_stream(first, pcm[3200:])
-            assert done["frames"] == 60
+            assert run_stream(first, pcm[3200:])[1]["frames"] == 60
         for _ in range(3):  # vanish mid-stream, three times
             with c.websocket_connect("/v1/stream") as gone:
                 gone.send_text("{}")

@@ -126,7 +126,9 @@ class ConvBaseline(Animator):
         self.phones = nn.Embedding(len(PHONE_VOCAB), width, padding_idx=0) if phones else None  # (B, T) -> (B, T, W)
         # the first `lookahead % layers` blocks read one frame further ahead than the others
         ahead = [None if lookahead is None else lookahead // layers + int(i < lookahead % layers) for i in range(layers)]
-        self.blocks = nn.ModuleList(ConvBlock(width=width, kernel_size=kernel_size, dropout=dropout, lookahead=a) for a in ahead)
+        blocks = [ConvBlock(width=width, kernel_size=kernel_size, dropout=dropout, lookahead=a) for a in ahead]
+        self.paddings = [block.padding for block in blocks]  # (past, future) frames of each block
+        self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(width, motion_dim)
         self.emotion_head = nn.Linear(width, len(EMOTIONS)) if emotion_head else None
         self.discriminator = discriminator
@@ -134,7 +136,7 @@ class ConvBaseline(Animator):
 
     def receptive_field(self) -> tuple[int, int]:
         """(past, future): the input frames before and after frame t that output frame t depends on."""
-        return (sum(block.padding[0] for block in self.blocks), sum(block.padding[1] for block in self.blocks))
+        return (sum(past for past, _ in self.paddings), sum(future for _, future in self.paddings))
 
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.norm.mean.copy_(mean)
