@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,3 +163,30 @@ def test_file_chunks_cover_the_file_and_pace() -> None:
     start = time.perf_counter()
     list(file_chunks(np.zeros(1600, np.float32), chunk_s=0.02, realtime=True))
     assert time.perf_counter() - start >= 0.095
+
+
+def test_facetalk_stream_prints_and_sends_live_link(tiny_stream_model_dir: Path) -> None:
+    import json
+    import socket
+
+    from typer.testing import CliRunner
+
+    from facetalk.cli import app
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5.0)
+    speech = str(asset_path("speech/example.wav"))
+    try:
+        result = CliRunner().invoke(app, ["stream", speech, "--model", str(tiny_stream_model_dir), "--livelink",
+                                          f"127.0.0.1:{receiver.getsockname()[1]}", "--emotion", "sad"])  # fmt: skip
+        packets = [receiver.recv(2048) for _ in range(3)]
+    finally:
+        receiver.close()
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == num_motion_frames(load_audio(speech).duration, 30.0)
+    assert lines[1]["time"] == pytest.approx(1 / 30, abs=1e-6) and len(lines[1]["weights"]) == 52
+    assert all(p[0] == 6 and len(p) > 250 for p in packets)
+    bad = CliRunner().invoke(app, ["stream", speech, "--model", str(tiny_stream_model_dir), "--persona", "bob"])
+    assert bad.exit_code == 2 and "unknown persona 'bob'" in bad.output

@@ -1,6 +1,6 @@
 """`facetalk serve`: animation over HTTP and WebSocket, and the browser viewer (FastAPI + uvicorn).
 
-- `GET /health`: `{"status": "ok", "model", "streams", "max_streams", "jobs"}`.
+- `GET /health`: `{"status": "ok", "model", "personas", "streams", "max_streams", "jobs"}`.
 - `POST /v1/animate`: a multipart upload (`audio`: the speech file; form fields `format`,
   `emotion`, `persona`, `model`, `wait`) answered with the animation in the export format, or, for
   speech longer than `sync_limit_s` (or `wait=false`), `202 {"job", "status_url"}`; `GET
@@ -241,7 +241,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": state.settings.model, "streams": state.streams,
+        loaded = state.models.get(state.settings.model)
+        metadata = loaded.metadata if loaded is not None else {}
+        personas = [*(metadata.get("personas") or {}), *(metadata.get("subjects") or [])]
+        return {"status": "ok", "model": state.settings.model, "personas": personas, "streams": state.streams,
                 "max_streams": state.settings.max_streams, "jobs": len(state.jobs)}  # fmt: skip
 
     @app.post("/v1/animate")
