@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -90,7 +91,7 @@ async def client(url: str, pcm: bytes, *, stalled: bool = False) -> dict[str, ob
         await receive()
         await sender
     result["frames"] = len(indices)
-    result["ordered"] = all(b > a for a, b in zip(indices, indices[1:], strict=False))
+    result["ordered"] = all(b > a for a, b in itertools.pairwise(indices))
     result["latencies"] = latencies
     return result
 
@@ -126,8 +127,9 @@ def main() -> None:
     samples = np.resize(samples, round(args.seconds * SAMPLE_RATE))  # the example, looped
     pcm = np.round(samples * 32767).astype("<i2").tobytes()
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "facetalk.cli", "serve", "--port", str(port), "--model", args.model,
-                               "--max-streams", str(args.streams + args.stalled)], env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    command = [sys.executable, "-m", "facetalk.cli", "serve", "--port", str(port), "--model", args.model,
+               "--max-streams", str(args.streams + args.stalled)]  # fmt: skip
+    server = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
