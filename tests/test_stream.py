@@ -14,7 +14,7 @@ from facetalk.audio.rate import num_motion_frames
 from facetalk.errors import InvalidInputError
 from facetalk.models.base import Animator, Conditions, build_model
 from facetalk.models.inputs import InputPipeline
-from facetalk.stream import AnimationStream, MelStream, file_chunks, stream_chunks
+from facetalk.stream import AnimationStream, MelStream, file_chunks, run_streams, stream_chunks
 from facetalk.types import EmotionSchedule, Waveform
 
 TOLERANCE = 1e-5
@@ -190,3 +190,26 @@ def test_facetalk_stream_prints_and_sends_live_link(tiny_stream_model_dir: Path)
     assert all(p[0] == 6 and len(p) > 250 for p in packets)
     bad = CliRunner().invoke(app, ["stream", speech, "--model", str(tiny_stream_model_dir), "--persona", "bob"])
     assert bad.exit_code == 2 and "unknown persona 'bob'" in bad.output
+
+
+def test_streams_run_together_as_alone(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    model = tiny_stream_model()
+    samples = [speech.samples, speech.samples[::-1].copy(), np.zeros_like(speech.samples)]
+    together = [AnimationStream(model, persona=p) for p in ("spk00", "spk01", None)]
+    together.append(AnimationStream(model, lookahead=0))  # a smaller lookahead runs alone
+    samples.append(speech.samples)
+    alone = [AnimationStream(model, persona=p) for p in ("spk00", "spk01", None)] + [AnimationStream(model, lookahead=0)]
+    got: list[list] = [[] for _ in together]
+    want: list[list] = [[] for _ in alone]
+    for start in range(0, len(speech.samples), 480):
+        for stream, x in zip(together, samples, strict=True):
+            stream.feed(x[start : start + 480])
+        for i, frames in enumerate(run_streams(together)):
+            got[i] += frames
+        for i, (stream, x) in enumerate(zip(alone, samples, strict=True)):
+            want[i] += stream.push(x[start : start + 480])
+    for i in range(len(together)):
+        got[i] += together[i].end()
+        want[i] += alone[i].end()
+        assert len(got[i]) == len(want[i]) == 90
+        assert np.abs(np.stack([f.weights for f in got[i]]) - np.stack([f.weights for f in want[i]])).max() <= TOLERANCE

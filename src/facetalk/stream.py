@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -258,15 +258,25 @@ class AnimationStream:
 
     def push(self, samples: np.ndarray | bytes) -> list[Frame]:
         """Add a chunk (float32 samples, or 16-bit little-endian PCM bytes); return the frames now known."""
+        self.feed(samples)
+        return run_streams([self])[0]
+
+    def feed(self, samples: np.ndarray | bytes) -> None:
+        """Add a chunk without running the model (`run_streams` runs many streams' models at once)."""
         if isinstance(samples, bytes | bytearray | memoryview):
             samples = pcm16_to_float(bytes(samples))
         self._add(self.features.push(samples))
-        return self._run(final=False)
 
     def end(self) -> list[Frame]:
         """End of speech: the remaining frames (the lookahead flushed)."""
         self._add(self.features.end())
-        return self._run(final=True)
+        last = self._first + len(self._inputs)
+        return self._emit(_forward(self.model, [self])[0], last) if last > self._emitted else []
+
+    @property
+    def ready(self) -> int:
+        """Frames the model can emit now (their lookahead has arrived)."""
+        return max(0, self._first + len(self._inputs) - self.lookahead - self._emitted)
 
     def _add(self, features: np.ndarray) -> None:
         start = self._first + len(self._inputs)
@@ -279,22 +289,8 @@ class AnimationStream:
         self._emotion = np.concatenate([self._emotion, rows])
         self._emotion_mask = np.concatenate([self._emotion_mask, mask])
 
-    def _run(self, *, final: bool) -> list[Frame]:
-        """Run the model over the kept frames; emit the frames whose lookahead has arrived."""
-        available = self._first + len(self._inputs)
-        last = available if final else available - self.lookahead  # emit frames < last
-        if last <= self._emitted:
-            return []
-        batch = {
-            "features": torch.from_numpy(self._inputs)[None],  # (1, W, C)
-            "mask": torch.ones(1, len(self._inputs)),
-            "lengths": torch.tensor([len(self._inputs)]),
-            "subject": torch.tensor([self.subject]),
-            "emotion": torch.from_numpy(self._emotion)[None],  # (1, W, 7)
-            "emotion_mask": torch.from_numpy(self._emotion_mask)[None],  # (1, W)
-        }
-        with torch.inference_mode():
-            motion = self.model(batch).motion[0].numpy()  # (W, D)
+    def _emit(self, motion: np.ndarray, last: int) -> list[Frame]:
+        """Frames `_emitted` .. `last` - 1 from the model's output over the kept frames (W, D); forget what no frame needs."""
         if self.model.kind == "blendshapes":
             motion = np.clip(motion, 0.0, 1.0)
         frames = [Frame(t, t / self.fps, motion[t - self._first]) for t in range(self._emitted, last)]
@@ -304,6 +300,47 @@ class AnimationStream:
         self._emotion_mask = self._emotion_mask[keep - self._first :]
         self._first = keep
         return frames
+
+
+def _forward(model: Animator, streams: Sequence[AnimationStream]) -> list[np.ndarray]:
+    """One run of `model` over the kept frames of each stream, padded at the end to the longest: (W_i, D) each."""
+    lengths = [len(s._inputs) for s in streams]
+    width = max(lengths)
+
+    def padded(arrays: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([np.pad(a, [(0, width - len(a))] + [(0, 0)] * (a.ndim - 1)) for a in arrays]))
+
+    batch = {
+        "features": padded([s._inputs for s in streams]),  # (B, W, C)
+        "mask": (torch.arange(width)[None] < torch.tensor(lengths)[:, None]).float(),  # (B, W)
+        "lengths": torch.tensor(lengths),
+        "subject": torch.tensor([s.subject for s in streams]),
+        "emotion": padded([s._emotion for s in streams]),  # (B, W, 7)
+        "emotion_mask": padded([s._emotion_mask for s in streams]),  # (B, W)
+    }
+    with torch.inference_mode():
+        motion = model(batch).motion.numpy()  # (B, W, D)
+    return [motion[i, :n] for i, n in enumerate(lengths)]
+
+
+def run_streams(streams: Sequence[AnimationStream]) -> list[list[Frame]]:
+    """The frames each stream can emit now, with one model run for all streams of a model.
+
+    Windows are padded at their end; that padding only reaches frames beyond each stream's emitted
+    ones when the stream waits for the model's whole lookahead, so those streams share a run and the
+    others (a smaller `lookahead`) run alone: every stream gets what it would get by itself.
+    """
+    out: list[list[Frame]] = [[] for _ in streams]
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, stream in enumerate(streams):
+        if stream.ready:
+            exact = stream.lookahead == stream.model.receptive_field()[1]  # type: ignore[operator]
+            groups.setdefault((id(stream.model), -1 if exact else i), []).append(i)
+    for members in groups.values():
+        chosen = [streams[i] for i in members]
+        for i, stream, motion in zip(members, chosen, _forward(chosen[0].model, chosen), strict=True):
+            out[i] = stream._emit(motion, stream._first + len(stream._inputs) - stream.lookahead)
+    return out
 
 
 def stream_chunks(stream: AnimationStream, chunks: Iterable[np.ndarray | bytes]) -> Iterator[Frame]:

@@ -18,12 +18,14 @@ Every bad request gets a JSON body `{"error": message}` with a 4xx status; on th
 error message is followed by a close with code 4000 + the HTTP status (4400 malformed, 4401 API
 key, 4408 idle, 4413 too large, 4429 too many streams). Each stream is one coroutine that reads a
 chunk, computes its frames (a few milliseconds) and sends them: a client that stops reading blocks
-only its own coroutine until `send_timeout_s` drops it, a vanished one ends its coroutine.
+only its own coroutine until `send_timeout_s` drops it, a vanished one ends its coroutine. The
+model runs of all streams with frames due at the same moment are one batched run (`Batcher`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -31,7 +33,7 @@ import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from facetalk.errors import FacetalkError, InvalidInputError
 from facetalk.models.base import Animator
-from facetalk.stream import DEFAULT_STREAM_MODEL, AnimationStream, Frame, frame_json, frames_binary
+from facetalk.stream import DEFAULT_STREAM_MODEL, AnimationStream, Frame, frame_json, frames_binary, run_streams
 from facetalk.types import EmotionSchedule, Motion, Waveform
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -110,6 +112,44 @@ class Job:
     error: str | None = None
     path: Path | None = None
     media_type: str = ""
+
+
+class Batcher:
+    """Runs the model of every stream with frames due in one go (`facetalk.stream.run_streams`).
+
+    A stream coroutine feeds its chunk and awaits `frames`; the batcher task wakes, lets the other
+    ready coroutines queue up too, and runs them all at once: one model run per tick instead of one
+    per stream, which is what lets one process serve many streams.
+    """
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[AnimationStream, asyncio.Future[list[Frame]]]] = []
+        self.wake = asyncio.Event()
+
+    async def frames(self, stream: AnimationStream) -> list[Frame]:
+        if not stream.ready:
+            return []
+        future: asyncio.Future[list[Frame]] = asyncio.get_running_loop().create_future()
+        self.queue.append((stream, future))
+        self.wake.set()
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            await asyncio.sleep(0)  # the chunks that arrived with this one join the run
+            items, self.queue = self.queue, []
+            try:
+                results = run_streams([stream for stream, _ in items])
+            except Exception as exc:  # a bug: each waiting stream reports it
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), frames in zip(items, results, strict=True):
+                if not future.done():
+                    future.set_result(frames)
 
 
 @dataclass
@@ -211,7 +251,17 @@ def three_dir() -> Path | None:
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """The FastAPI application of `facetalk serve`."""
     state = ServerState(settings or ServeSettings())
-    app = FastAPI(title="facetalk", docs_url=None, redoc_url=None, openapi_url=None)
+    batcher = Batcher()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(batcher.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = FastAPI(title="facetalk", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.facetalk = state
 
     def error(status: int, message: str) -> JSONResponse:
@@ -380,7 +430,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                     received += len(chunk) // 2
                     if received > limit:
                         raise RequestError(413, f"the stream is longer than the limit of {state.settings.max_duration_s:g} s")
-                    await send(animation.push(chunk))
+                    animation.feed(chunk)
+                    await send(await batcher.frames(animation))
                     continue
                 control = _json_object(message.get("text"))
                 if control.get("end") is True:
