@@ -14,7 +14,7 @@ Both report p50/p95/max latency, compute per frame and per chunk, and seconds of
 second of speech; the simulated run also checks the streamed frames against the model run offline
 on the whole file (largest weight difference).
 
-    .venv/bin/python bench/stream_latency.py [--model weights/conv_baseline_stream] [--speech FILE] [--chunk-ms 20]
+    .venv/bin/python bench/stream_latency.py [--model conv_baseline_stream] [--speech FILE] [--chunk-ms 20] [--lookahead N]
 """
 
 from __future__ import annotations
@@ -68,17 +68,18 @@ def main() -> None:
     parser.add_argument("--speech", type=Path, default=asset_path("speech/example.wav"))
     parser.add_argument("--chunk-ms", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--lookahead", type=int, default=None, help="frames of the model's lookahead to wait for")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     waveform = load_audio(args.speech)
     chunk = round(args.chunk_ms / 1000 * waveform.sample_rate)
-    probe = open_stream(args.model)
+    probe = open_stream(args.model, lookahead=args.lookahead)
     print(f"model {args.model}: {probe.fps:g} fps, lookahead {probe.latency_s * 1000:.1f} ms "
           f"(features {probe.features.lookahead_s * 1000:.1f} ms + model {probe.lookahead} frames); "
           f"{waveform.duration:.1f} s of speech in {args.chunk_ms:g} ms chunks, {args.threads} thread(s)")  # fmt: skip
     offline = animate_with_model(waveform, args.model).data
     for realtime in (False, True):
-        result = measure(open_stream(args.model), waveform.samples, chunk, realtime=realtime)
+        result = measure(open_stream(args.model, lookahead=args.lookahead), waveform.samples, chunk, realtime=realtime)
         weights = result.pop("weights")
         label = "real time" if realtime else "simulated"
         print(f"{label:>9}: latency p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, max {result['max_ms']:.1f} ms; "

@@ -64,9 +64,9 @@ def frames() -> dict[str, int]:
     from facetalk.text.align import align
 
     alignment = align(load_audio(asset_path("speech/example.wav")), asset_path("speech/example.txt").read_text())
-    phones = list(alignment.phones)
-    vowel = max((p for p in phones if p.label in ("AA", "AE", "AY", "AW")), key=lambda p: p.end - p.start)
-    bilabial = max((p for p in phones if p.label in ("M", "B", "P")), key=lambda p: p.end - p.start)
+    phones = [(p.label.rstrip("012"), p) for p in alignment.phones]  # ARPAbet with stress digits
+    vowel = max((p for label, p in phones if label in ("AA", "AE", "AY", "AW")), key=lambda p: p.end - p.start)
+    bilabial = max((p for label, p in phones if label in ("M", "B", "P")), key=lambda p: p.end - p.start)
     return {name: round((p.start + p.end) / 2 * 30) for name, p in (("vowel", vowel), ("bilabial", bilabial))}
 
 
@@ -88,4 +88,4 @@ def test_viewer_shows_the_example_without_errors(server: str, frames: dict[str, 
         face = np.asarray(Image.open(shot).convert("RGB"))[FACE_BOX[1] : FACE_BOX[3], FACE_BOX[0] : FACE_BOX[2]]
         assert face.std() > 20  # a face was drawn, not an empty canvas
     assert counts["vowel"] > 400, counts  # an open mouth shows its dark interior
-    assert counts["bilabial"] < 40, counts  # closed lips hide it
+    assert counts["bilabial"] < 0.1 * counts["vowel"], counts  # closed lips hide it (a hairline gap may stay)
