@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # EGL/Mesa for offscreen rendering on the CPU, OSMesa for the fallback renderer, a font for captions,
 # Node.js for the glTF-Validator used by the tests, alsa-utils for its recordings of real speech (tests),
-# espeak-ng for the synthetic corpus's second family of voices.
-SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 fonts-dejavu-core nodejs alsa-utils espeak-ng
+# espeak-ng for the synthetic corpus's second family of voices, headless Chromium for the viewer's test.
+SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 fonts-dejavu-core nodejs alsa-utils espeak-ng \
+  chromium-headless-shell
 # The Khronos glTF-Validator (npm) checks exported GLB files in the tests, as an independent reader.
 GLTF_VALIDATOR := $(VENV)/node/node_modules/gltf-validator
 GLTF_VALIDATOR_VERSION := 2.0.0-dev.3.10
