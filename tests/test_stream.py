@@ -17,8 +17,8 @@ from facetalk.models.inputs import InputPipeline
 from facetalk.stream import AnimationStream, MelStream, file_chunks, run_streams, stream_chunks
 from facetalk.types import EmotionSchedule, Waveform
 
-TOLERANCE = 1e-5
-"""Streamed and offline frames differ only by the rounding of differently sized FFT batches and convolutions."""
+TOLERANCE = 2e-5
+"""Streamed and offline frames differ by float rounding: the stream's FFT in float64 numpy, the offline one in float32 torch."""
 
 
 def offline(model: Animator, waveform: Waveform, conditions: Conditions | None = None) -> np.ndarray:
@@ -213,3 +213,15 @@ def test_streams_run_together_as_alone(tiny_stream_model: Callable[..., Animator
         want[i] += alone[i].end()
         assert len(got[i]) == len(want[i]) == 90
         assert np.abs(np.stack([f.weights for f in got[i]]) - np.stack([f.weights for f in want[i]])).max() <= TOLERANCE
+
+
+def test_recomputed_windows_equal_incremental_and_offline(tiny_stream_model: Callable[..., Animator], speech: Waveform) -> None:
+    """The model-agnostic path (rerun the model on each new frame's receptive field) against the incremental one."""
+    model = tiny_stream_model()
+    windowed = AnimationStream(model)
+    windowed._state = None  # what a model without `stream_step` gets
+    got = streamed(windowed, speech.samples, 320)
+    incremental = streamed(AnimationStream(model), speech.samples, 320)
+    expected = offline(model, speech)
+    assert np.abs(got - expected).max() <= TOLERANCE
+    assert np.abs(incremental - expected).max() <= TOLERANCE

@@ -9,12 +9,14 @@ a clip-wide dB floor, `top_db: null`), and the model declares a bounded receptiv
   on sample i * hop) is computed once its window has arrived, and motion frame j (the linear
   interpolation of the mel frames around j / fps, as `audio.rate.to_motion_rate` does) once both
   of them exist. The end of the stream pads zeros, as the offline spectrogram does.
-- `AnimationStream` runs the model on the frames whose receptive field has arrived: it keeps the
-  last `past` feature frames and, for each push, runs the model over those plus the new frames.
-  An output frame whose whole receptive field lies inside that window is exactly the frame the
-  model computes offline on the whole clip (up to float rounding of differently sized
-  convolutions; `tests/test_stream.py` checks 1e-5), because the zero padding at the window's
-  edges only reaches frames outside the receptive field. `end()` flushes the lookahead.
+- `AnimationStream` runs the model on the frames whose receptive field has arrived. A model that
+  can compute just the frames new input completes (`IncrementalModel`: `conv_baseline` keeps each
+  block's last input frames) does so; any other bounded model is rerun over the last `past`
+  feature frames plus the new ones. An output frame whose whole receptive field lies inside that
+  window is exactly the frame the model computes offline on the whole clip, because the zero
+  padding at the window's edges only reaches frames outside the receptive field. Both paths give
+  the offline frames up to float rounding of differently sized FFTs and convolutions
+  (`tests/test_stream.py` checks 1e-5). `end()` flushes the lookahead.
 
 A smaller `lookahead` than the model's emits frames earlier by treating the not yet arrived future
 as the end of the clip (lower latency, frames no longer equal to offline). Emotion (an
@@ -66,6 +68,15 @@ class BoundedModel(Protocol):
     def receptive_field(self) -> tuple[int, int]: ...
 
 
+@runtime_checkable
+class IncrementalModel(Protocol):
+    """A bounded model that can compute only the frames new input completes (see `ConvBaseline.stream_step`)."""
+
+    def stream_start(self) -> list[torch.Tensor]: ...
+
+    def stream_step(self, state: list[torch.Tensor], batch: dict[str, torch.Tensor], *, final: bool) -> torch.Tensor: ...
+
+
 @dataclass(frozen=True)
 class Frame:
     """One animation frame.
@@ -104,6 +115,8 @@ class MelStream:
         if mel.top_db is not None:
             raise InvalidInputError("a mel with a clip-wide dB floor (top_db) cannot stream: train on top_db: null")
         self.mel: MelSpectrogram = mel
+        self._window = mel.window.numpy().astype(np.float64)  # (n_fft,)
+        self._filters = mel.filters.numpy().T.astype(np.float64)  # (n_fft // 2 + 1, n_mels)
         self.fps = fps
         self.sample_rate: int = mel.sample_rate
         self.half = mel.n_fft // 2
@@ -149,8 +162,10 @@ class MelStream:
             return
         begin = first * self.mel.hop - self.half - self._start
         end = last * self.mel.hop + self.half - self._start
-        with torch.inference_mode():
-            power = self.mel.power(torch.from_numpy(self._buffer[begin:end])[None], center=False)[0].numpy()  # (N, n_mels)
+        # the few frames of a chunk in numpy: a tenth of torch.stft's call overhead, the same values to float rounding
+        frames = np.lib.stride_tricks.sliding_window_view(self._buffer[begin:end], self.mel.n_fft)[:: self.mel.hop]  # (N, n_fft)
+        spectrum = np.fft.rfft(frames * self._window, axis=1)  # (N, n_fft // 2 + 1)
+        power = ((spectrum.real**2 + spectrum.imag**2) @ self._filters).astype(np.float32)  # (N, n_mels)
         # dB as `MelEncoder._finish` computes it, without the clip-wide floor
         np.maximum(power, AMIN, out=power)
         np.log10(power, out=power)
@@ -242,6 +257,8 @@ class AnimationStream:
         self._emotion_mask = np.zeros(0, dtype=np.float32)
         self._first = 0
         self._emitted = 0  # output frames emitted
+        # with the whole lookahead, a model that can compute just the new frames does (no recomputed context)
+        self._state = model.stream_start() if isinstance(model, IncrementalModel) and self.lookahead == future else None
 
     @property
     def latency_s(self) -> Seconds:
@@ -271,7 +288,11 @@ class AnimationStream:
         """End of speech: the remaining frames (the lookahead flushed)."""
         self._add(self.features.end())
         last = self._first + len(self._inputs)
-        return self._emit(_forward(self.model, [self])[0], last) if last > self._emitted else []
+        if last <= self._emitted:
+            return []
+        if self._state is not None:
+            return _steps([self], final=True)[0]
+        return self._emit(_forward(self.model, [self])[0], last)
 
     @property
     def ready(self) -> int:
@@ -289,17 +310,47 @@ class AnimationStream:
         self._emotion = np.concatenate([self._emotion, rows])
         self._emotion_mask = np.concatenate([self._emotion_mask, mask])
 
-    def _emit(self, motion: np.ndarray, last: int) -> list[Frame]:
-        """Frames `_emitted` .. `last` - 1 from the model's output over the kept frames (W, D); forget what no frame needs."""
+    def _frames(self, motion: np.ndarray, start: int, stop: int) -> list[Frame]:
+        """Frames `_emitted` .. `stop` - 1 from model output rows that begin with frame `start`."""
         if self.model.kind == "blendshapes":
             motion = np.clip(motion, 0.0, 1.0)
-        frames = [Frame(t, t / self.fps, motion[t - self._first]) for t in range(self._emitted, last)]
-        self._emitted = last
+        frames = [Frame(t, t / self.fps, motion[t - start]) for t in range(self._emitted, stop)]
+        self._emitted = stop
+        return frames
+
+    def _emit(self, motion: np.ndarray, last: int) -> list[Frame]:
+        """Frames `_emitted` .. `last` - 1 from the model's output over the kept frames (W, D); forget what no frame needs."""
+        frames = self._frames(motion, self._first, last)
         keep = max(0, last - self.past)  # the next frame's receptive field starts at `last - past`
         self._inputs, self._emotion = self._inputs[keep - self._first :], self._emotion[keep - self._first :]
         self._emotion_mask = self._emotion_mask[keep - self._first :]
         self._first = keep
         return frames
+
+
+def _steps(streams: Sequence[AnimationStream], *, final: bool) -> list[list[Frame]]:
+    """The incremental path, one batched step for streams of one model with states and new input of equal lengths:
+    the model takes the frames not fed yet and returns those they complete."""
+    count = len(streams[0]._inputs)
+    batch = {
+        "features": torch.from_numpy(np.stack([s._inputs for s in streams])),  # (B, n, C)
+        "mask": torch.ones(len(streams), count),
+        "lengths": torch.full((len(streams),), count),
+        "subject": torch.tensor([s.subject for s in streams]),
+        "emotion": torch.from_numpy(np.stack([s._emotion for s in streams])),  # (B, n, 7)
+        "emotion_mask": torch.from_numpy(np.stack([s._emotion_mask for s in streams])),  # (B, n)
+    }
+    state = [torch.cat(levels) for levels in zip(*(s._state or [] for s in streams), strict=True)]
+    with torch.inference_mode():
+        motion = streams[0].model.stream_step(state, batch, final=final).numpy()  # type: ignore[operator]  # (B, n', D)
+    out = []
+    for i, stream in enumerate(streams):
+        stream._state = [level[i : i + 1] for level in state]
+        stream._first += count
+        stream._inputs, stream._emotion = stream._inputs[count:], stream._emotion[count:]
+        stream._emotion_mask = stream._emotion_mask[count:]
+        out.append(stream._frames(motion[i], stream._emitted, stream._emitted + motion.shape[1]))
+    return out
 
 
 def _forward(model: Animator, streams: Sequence[AnimationStream]) -> list[np.ndarray]:
@@ -324,18 +375,26 @@ def _forward(model: Animator, streams: Sequence[AnimationStream]) -> list[np.nda
 
 
 def run_streams(streams: Sequence[AnimationStream]) -> list[list[Frame]]:
-    """The frames each stream can emit now, with one model run for all streams of a model.
+    """The frames each stream can emit now, with one model run for many streams: incremental streams
+    whose states line up take one batched step, the others share one run over their windows.
 
     Windows are padded at their end; that padding only reaches frames beyond each stream's emitted
     ones when the stream waits for the model's whole lookahead, so those streams share a run and the
     others (a smaller `lookahead`) run alone: every stream gets what it would get by itself.
     """
     out: list[list[Frame]] = [[] for _ in streams]
+    steps: dict[tuple[object, ...], list[int]] = {}
     groups: dict[tuple[int, int], list[int]] = {}
     for i, stream in enumerate(streams):
-        if stream.ready:
+        if stream.ready and stream._state is not None:
+            shapes = (len(stream._inputs), *(level.shape[2] for level in stream._state))
+            steps.setdefault((id(stream.model), *shapes), []).append(i)
+        elif stream.ready:
             exact = stream.lookahead == stream.model.receptive_field()[1]  # type: ignore[operator]
             groups.setdefault((id(stream.model), -1 if exact else i), []).append(i)
+    for members in steps.values():
+        for i, frames in zip(members, _steps([streams[i] for i in members], final=False), strict=True):
+            out[i] = frames
     for members in groups.values():
         chosen = [streams[i] for i in members]
         for i, stream, motion in zip(members, chosen, _forward(chosen[0].model, chosen), strict=True):

@@ -139,18 +139,16 @@ class MelSpectrogram(nn.Module):
         """Frames produced for a signal of `num_samples` samples."""
         return 1 + num_samples // self.hop
 
-    def power(self, samples: torch.Tensor, *, center: bool = True) -> torch.Tensor:
+    def power(self, samples: torch.Tensor) -> torch.Tensor:
         """Mel power spectrogram before the dB conversion.
 
         Args:
             samples: shape (B, S).
-            center: pad n_fft // 2 zeros on both sides, so that frame i is centred on sample i * hop;
-                False starts frame i at sample i * hop (streaming passes the context itself).
 
         Returns:
-            Mel power, shape (B, F, n_mels) with F = 1 + S // hop (centred) or 1 + (S - n_fft) // hop.
+            Mel power, shape (B, F, n_mels) with F = 1 + S // hop.
         """
-        stft = torch.stft(samples, self.n_fft, self.hop, window=self.window, center=center, pad_mode="constant",
+        stft = torch.stft(samples, self.n_fft, self.hop, window=self.window, center=True, pad_mode="constant",
                           return_complex=True)  # (B, n_fft // 2 + 1, F)  # fmt: skip
         spectrum = stft.real.square() + stft.imag.square()  # (B, n_fft // 2 + 1, F)
         return torch.matmul(self.filters, spectrum).transpose(1, 2)  # (B, F, n_mels)

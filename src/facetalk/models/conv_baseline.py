@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -65,7 +65,12 @@ class ConvBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop(self.act(self.conv(nn.functional.pad(x, self.padding))))
+        return self.step(nn.functional.pad(x, self.padding))
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """The block on frames that carry their own context: (B, W, past + n + future) to (B, W, n)."""
+        past, future = self.padding
+        return x[:, :, past : x.shape[2] - future] + self.drop(self.act(self.conv(x)))
 
 
 class SequenceDiscriminator(nn.Module):
@@ -142,7 +147,8 @@ class ConvBaseline(Animator):
         self.norm.mean.copy_(mean)
         self.norm.std.copy_(std.clamp_min(MIN_FEATURE_STD))
 
-    def forward(self, batch: Batch) -> ModelOutput:
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """The blocks' input, frame by frame: (B, T, W)."""
         features = batch["features"]  # (B, T, C)
         unknown = self.subject.num_embeddings - 1
         subject = batch["subject"]
@@ -154,7 +160,38 @@ class ConvBaseline(Animator):
             x = x + self.text(batch["text"])
         if self.phones is not None:
             x = x + self.phones(batch["phone_ids"])
-        h = x.transpose(1, 2)  # (B, W, T)
+        return x
+
+    def stream_start(self) -> list[torch.Tensor]:
+        """The state of an incremental run of one clip: each block's input frames it will still read,
+        (1, W, n); at the start, its past zero padding. States of equal shapes concatenate into a batch."""
+        return [torch.zeros(1, self.head.in_features, past) for past, _ in self.paddings]
+
+    def stream_step(self, state: list[torch.Tensor], batch: Batch, *, final: bool) -> torch.Tensor:
+        """Motion of the frames the new input frames complete, computing each block's new frames only.
+
+        Equal to `forward` on the whole sequence (the blocks see the same zero padding at both ends).
+
+        Args:
+            state: from `stream_start`, updated in place.
+            batch: the next input frames of B clips (as `forward` takes them; B as in `state`).
+            final: the clip ends after these frames: flush every block's lookahead.
+
+        Returns:
+            Motion of the next frames, (B, n, D).
+        """
+        h = self.embed(batch).transpose(1, 2)  # (B, W, n)
+        for level, (block, (past, future)) in enumerate(zip(self.blocks, self.paddings, strict=True)):
+            context = torch.cat([state[level], h, h.new_zeros(*h.shape[:2], future if final else 0)], dim=2)
+            if context.shape[2] <= past + future:  # no frame of this block is complete yet
+                state[level], h = context[:, :, : context.shape[2] - (future if final else 0)], h[:, :, :0]
+                continue
+            h = cast(ConvBlock, block).step(context)  # (B, W, n')
+            state[level] = context[:, :, h.shape[2] : context.shape[2] - (future if final else 0)]
+        return self.head(h.transpose(1, 2))  # (B, n', D)
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        h = self.embed(batch).transpose(1, 2)  # (B, W, T)
         for block in self.blocks:
             h = block(h)
         hidden = h.transpose(1, 2)  # (B, T, W)
