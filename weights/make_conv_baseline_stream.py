@@ -24,20 +24,19 @@ from facetalk.models.base import load_model, save_model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="the trained model directory (RUN/best)")
-    parser.add_argument("out", type=Path, help="where to ship it")
-    parser.add_argument("corpus", type=Path, help="the corpus it was trained on")
-    args = parser.parse_args()
-    model = load_model(args.run)
+    parser.add_argument("paths", nargs=3, type=Path, metavar=("RUN", "OUT", "CORPUS"),
+                        help="the trained model (RUN/best), where to ship it, the corpus it was trained on")  # fmt: skip
+    run, out, corpus = parser.parse_args().paths
+    model = load_model(run)
     personas: dict[str, str] = {}
     for speaker in model.metadata.get("subjects", []):
-        preset = json.loads((args.corpus / "speakers" / speaker / "speaker.json").read_text())["persona_preset"]
+        preset = json.loads((corpus / "speakers" / speaker / "speaker.json").read_text())["persona_preset"]
         personas.setdefault(preset, speaker)
     model.metadata["personas"] = personas
-    save_model(model, args.out, half=True, inference=True)
+    save_model(model, out, half=True, inference=True)
     print(f"personas: {personas}")
     speech = load_audio(asset_path("speech/example.wav"))
-    full, half = animate_with_model(speech, str(args.run)).data, animate_with_model(speech, str(args.out)).data
+    full, half = animate_with_model(speech, str(run)).data, animate_with_model(speech, str(out)).data
     print(f"float16 against float32: largest weight difference {np.abs(full - half).max():.3g}")
 
 
