@@ -3,8 +3,9 @@
 Starts `facetalk serve` in a subprocess on a free port, then runs N clients at once (asyncio, the
 `websockets` package). Each client sends its options, then the example speech looped to `--seconds`
 as 16-bit PCM in 20 ms chunks, each sent when its audio would have been recorded, then
-`{"end": true}`; it reads frames as they come. A frame's latency is its arrival at the client minus
-the send time of the chunk holding its time. Optionally some stalled clients connect, stream and
+`{"end": true}`; it reads frames as they come, in the binary form (so that the clients' own cost
+stays small). A frame's latency is its arrival at the client minus the send time of the chunk
+holding its time. Optionally some stalled clients connect, stream and
 never read their frames; the others must not notice. Everything stops by itself: the whole run is
 bounded by `--seconds` plus a grace period, then the server is terminated.
 
@@ -24,6 +25,7 @@ import json
 import math
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -34,7 +36,9 @@ import websockets
 
 from facetalk.assets import asset_path
 from facetalk.audio import load_audio
+from facetalk.stream import BINARY_FRAME
 
+FRAME_BYTES = struct.calcsize(BINARY_FRAME) + 52 * 4
 CHUNK_S = 0.02
 SAMPLE_RATE = 16000
 GRACE_S = 30.0
@@ -54,8 +58,9 @@ async def client(url: str, pcm: bytes, *, stalled: bool = False) -> dict[str, ob
     latencies: list[float] = []
     indices: list[float] = []
     result: dict[str, object] = {"error": None, "frames": 0, "done": False}
-    async with websockets.connect(url, max_size=2**22, open_timeout=30) as ws:
-        await ws.send(json.dumps({"sample_rate": SAMPLE_RATE, "format": "json"}))
+    # no client keepalive: on a saturated machine a late pong would end the stream instead of measuring it
+    async with websockets.connect(url, max_size=2**22, open_timeout=30, ping_interval=None) as ws:
+        await ws.send(json.dumps({"sample_rate": SAMPLE_RATE, "format": "binary"}))
 
         async def send() -> None:
             start = time.perf_counter()
@@ -68,17 +73,15 @@ async def client(url: str, pcm: bytes, *, stalled: bool = False) -> dict[str, ob
         async def receive() -> None:
             async for message in ws:
                 now = time.perf_counter()
-                body = json.loads(message)
-                if "error" in body:
-                    result["error"] = body["error"]
+                if isinstance(message, str):  # {"done": ...} or {"error": ...}
+                    body = json.loads(message)
+                    result["error"], result["done"] = body.get("error"), bool(body.get("done"))
                     return
-                if body.get("done"):
-                    result["done"] = True
-                    return
-                for frame in body["frames"]:
-                    k = min(int(frame["time"] // CHUNK_S), len(pieces) - 1)
+                for offset in range(0, len(message), FRAME_BYTES):  # binary frames: int32 index, float32 time, 52 weights
+                    _, frame_time = struct.unpack_from(BINARY_FRAME, message, offset)
+                    k = min(int(frame_time // CHUNK_S), len(pieces) - 1)
                     latencies.append(now - sent_at[k] if k < len(sent_at) else float("nan"))
-                    indices.append(frame["time"])
+                    indices.append(frame_time)
 
         if stalled:  # stream, never read; the server drops it once its buffers fill
             try:
