@@ -1,17 +1,13 @@
 """The browser viewer in headless Chromium: the example, the mouth open on a vowel and closed on a bilabial.
 
 Needs Debian's `chromium-headless-shell`, three.js in the venv (both installed by `make`) and the
-shipped streaming model; skipped without them. The server runs in a thread on a free port.
+shipped streaming model; skipped without them. The server runs in a thread on a free port (conftest.py).
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +15,7 @@ import pytest
 from PIL import Image
 
 from facetalk.assets import asset_path, weights_path
-from facetalk.serve.app import ServeSettings, create_app, three_dir
+from facetalk.serve.app import three_dir
 
 CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
 WINDOW = (1000, 880)
@@ -30,25 +26,6 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None or three_dir() is None or weights_path("conv_baseline_stream") is None,
     reason="needs chromium-headless-shell, three.js (make) and weights/conv_baseline_stream",
 )
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(ServeSettings()), host="127.0.0.1", port=port, log_level="warning")
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not runner.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    runner.should_exit = True
-    thread.join(timeout=10)
 
 
 def chromium(url: str, *args: str) -> str:
