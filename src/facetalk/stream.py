@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -59,6 +59,10 @@ DEFAULT_CHUNK_S = 0.02
 """Chunk length of `stream_file`: 20 ms, a typical audio callback."""
 NEUTRAL_PERSONA = "neutral"
 """The persona of no particular training speaker (the model's unknown-speaker embedding)."""
+DEFAULT_STREAM_MODEL = "conv_baseline_stream"
+"""The shipped streaming model (weights/conv_baseline_stream)."""
+BINARY_FRAME = "<if"
+"""The binary form of a frame: int32 index, float32 time, then its K float32 weights, little-endian."""
 
 
 @runtime_checkable
@@ -421,18 +425,13 @@ def file_chunks(samples: np.ndarray, *, chunk_s: Seconds = DEFAULT_CHUNK_S, samp
         yield chunk
 
 
-def open_stream(model: str | os.PathLike[str], **options: object) -> AnimationStream:
-    """An `AnimationStream` of a model directory or shipped model name; `options` as `AnimationStream` takes them."""
+def open_stream(model: str | os.PathLike[str] = DEFAULT_STREAM_MODEL, *, emotion: EmotionSchedule | None = None,
+                persona: str | None = None, lookahead: int | None = None) -> AnimationStream:  # fmt: skip
+    """An `AnimationStream` of a model directory or shipped model name (the options as `AnimationStream` takes them)."""
     from facetalk.models.base import open_model
 
-    animator, _ = open_model(Path(model) if Path(model).exists() else str(model))
-    return AnimationStream(animator, **options)  # type: ignore[arg-type]
-
-
-DEFAULT_STREAM_MODEL = "conv_baseline_stream"
-"""The shipped streaming model (weights/conv_baseline_stream)."""
-BINARY_FRAME = "<if"
-"""The binary form of a frame: int32 index, float32 time, then its K float32 weights, little-endian."""
+    animator, _ = open_model(model)
+    return AnimationStream(animator, emotion=emotion, persona=persona, lookahead=lookahead)
 
 
 def frame_json(frame: Frame, channels: tuple[str, ...]) -> dict[str, object]:
@@ -443,8 +442,6 @@ def frame_json(frame: Frame, channels: tuple[str, ...]) -> dict[str, object]:
 
 def frames_binary(frames: Iterable[Frame]) -> bytes:
     """Frames in the compact binary form (`BINARY_FRAME`, one after another)."""
-    import struct
-
     return b"".join(struct.pack(BINARY_FRAME, f.index, f.time) + np.asarray(f.weights, "<f4").tobytes() for f in frames)
 
 
