@@ -2,7 +2,8 @@
 // A file or the example goes through POST /v1/animate and plays in sync with its audio; the
 // microphone streams 16 kHz PCM over WebSocket /v1/stream and shows frames as they arrive.
 // URL parameters: api_key=KEY (when the server needs one); example=1&frame=N shows frame N of the
-// example, still (for screenshots); the page sets data-ready="1" on <body> once that frame is drawn.
+// example, still (for screenshots); the page sets data-ready="1" on <body> once that frame is drawn;
+// live=1 streams the example over the WebSocket at once (data-live-frames, data-live-done on <body>).
 import * as THREE from "three";
 import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
 
@@ -134,26 +135,85 @@ function render() {
   requestAnimationFrame(render);
 }
 
-// --- live microphone over WebSocket /v1/stream ---
+// --- live streams over WebSocket /v1/stream: the microphone, or a file sent as 16 kHz PCM ---
 let live = null;
+
+function toPcm(samples) {
+  return new Int16Array(Array.from(samples, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32767)))));
+}
+
+function openStream(what) {
+  // resolves with the open socket; frames are applied as they arrive, counted in data-live-frames
+  const protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${protocol}//${location.host}/v1/stream${keyQuery}`);
+  const persona = document.getElementById("persona").value.trim();
+  socket.onmessage = (event) => {
+    const message = JSON.parse(event.data);
+    if (message.error) setStatus(`error ${message.status}: ${message.error}`);
+    if (message.done) {
+      setStatus(`${what}: ${message.frames} frames streamed`);
+      document.body.dataset.liveDone = String(message.frames);
+    }
+    for (const frame of message.frames || []) apply(frame.weights);
+    document.body.dataset.liveFrames = String(Number(document.body.dataset.liveFrames || 0) + (message.frames || []).length);
+  };
+  return new Promise((resolve, reject) => {
+    socket.onerror = () => reject(new Error("the WebSocket failed"));
+    socket.onopen = () => {
+      socket.send(JSON.stringify({ sample_rate: TARGET_RATE, emotion: emotionOption() || null, persona: persona || null }));
+      setStatus(`streaming ${what}`);
+      resolve(socket);
+    };
+  });
+}
+
+function wav16k(buffer) {
+  // the samples of a 16 kHz mono 16-bit WAV file, or null for anything else
+  const view = new DataView(buffer);
+  if (view.byteLength < 12 || view.getUint32(0, false) !== 0x52494646 || view.getUint32(8, false) !== 0x57415645) return null;
+  let format = null;
+  for (let at = 12; at + 8 <= view.byteLength; at += 8 + view.getUint32(at + 4, true) + (view.getUint32(at + 4, true) % 2)) {
+    const id = view.getUint32(at, false);
+    const size = view.getUint32(at + 4, true);
+    if (id === 0x666d7420) format = { tag: view.getUint16(at + 8, true), channels: view.getUint16(at + 10, true), rate: view.getUint32(at + 12, true), bits: view.getUint16(at + 22, true) };
+    if (id === 0x64617461 && format && format.tag === 1 && format.channels === 1 && format.rate === TARGET_RATE && format.bits === 16) {
+      const pcm = new Int16Array(buffer.slice(at + 8, at + 8 + Math.min(size, view.byteLength - at - 8)));
+      return Float32Array.from(pcm, (v) => v / 32768);
+    }
+  }
+  return null;
+}
+
+async function samples16k(blob) {
+  // 16 kHz mono samples of an audio file: read directly from a 16 kHz WAV, else decoded and resampled by Web Audio
+  const buffer = await blob.arrayBuffer();
+  const direct = wav16k(buffer);
+  if (direct) return direct;
+  audio = audio || new AudioContext();
+  const decoded = await audio.decodeAudioData(buffer);
+  const offline = new OfflineAudioContext(1, Math.ceil(decoded.duration * TARGET_RATE), TARGET_RATE);
+  const source = offline.createBufferSource();
+  source.buffer = decoded;
+  source.connect(offline.destination);
+  source.start();
+  return (await offline.startRendering()).getChannelData(0);
+}
+
+async function streamBlob(blob) {
+  // the file as 16 kHz mono, sent in 20 ms chunks over the WebSocket, as a live source would
+  const samples = await samples16k(blob);
+  const socket = await openStream("the example");
+  const chunk = TARGET_RATE / 50;
+  for (let i = 0; i < samples.length; i += chunk) socket.send(toPcm(samples.subarray(i, i + chunk)).buffer);
+  socket.send(JSON.stringify({ end: true }));
+}
 
 async function startMicrophone() {
   const media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
   const context = new AudioContext();
   const source = context.createMediaStreamSource(media);
   const processor = context.createScriptProcessor(1024, 1, 1);
-  const protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  const socket = new WebSocket(`${protocol}//${location.host}/v1/stream${keyQuery}`);
-  const persona = document.getElementById("persona").value.trim();
-  socket.onopen = () => {
-    socket.send(JSON.stringify({ sample_rate: TARGET_RATE, emotion: emotionOption() || null, persona: persona || null }));
-    setStatus("streaming the microphone");
-  };
-  socket.onmessage = (event) => {
-    const message = JSON.parse(event.data);
-    if (message.error) setStatus(`error ${message.status}: ${message.error}`);
-    for (const frame of message.frames || []) apply(frame.weights);
-  };
+  const socket = await openStream("the microphone");
   socket.onclose = () => stopMicrophone();
   let position = 0; // fractional read position for resampling to 16 kHz
   processor.onaudioprocess = (event) => {
@@ -164,10 +224,10 @@ async function startMicrophone() {
       const i = Math.floor(position);
       const next = Math.min(i + 1, input.length - 1);
       const value = input[i] + (input[next] - input[i]) * (position - i);
-      out.push(Math.max(-32768, Math.min(32767, Math.round(value * 32767))));
+      out.push(value);
     }
     position -= input.length;
-    if (socket.readyState === WebSocket.OPEN) socket.send(new Int16Array(out).buffer);
+    if (socket.readyState === WebSocket.OPEN) socket.send(toPcm(out).buffer);
   };
   const mute = context.createGain();
   mute.gain.value = 0;
@@ -194,6 +254,7 @@ function sendLive(change) {
 
 // --- controls ---
 document.getElementById("example").onclick = async () => animateBlob(await exampleBlob());
+document.getElementById("live").onclick = async () => streamBlob(await exampleBlob()).catch((e) => setStatus(`${e}`));
 document.getElementById("file").onchange = (event) => event.target.files[0] && animateBlob(event.target.files[0]);
 const drop = document.getElementById("drop");
 drop.ondragover = (event) => {
@@ -222,6 +283,7 @@ async function main() {
   await loadFace();
   await fillPersonas();
   requestAnimationFrame(render);
+  if (params.get("live")) await streamBlob(await exampleBlob());
   if (params.get("example") && params.get("frame") !== null) {
     const still = await animateBlob(await exampleBlob(), { play: false });
     const index = Number(params.get("frame"));
