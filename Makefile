@@ -7,18 +7,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # EGL/Mesa for offscreen rendering on the CPU, OSMesa for the fallback renderer, a font for captions,
 # Node.js for the glTF-Validator used by the tests, alsa-utils for its recordings of real speech (tests),
-# espeak-ng for the synthetic corpus's second family of voices.
-SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 fonts-dejavu-core nodejs alsa-utils espeak-ng
+# espeak-ng for the synthetic corpus's second family of voices, headless Chromium for the viewer's test.
+SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libosmesa6 fonts-dejavu-core nodejs alsa-utils espeak-ng \
+  chromium-headless-shell
 # The Khronos glTF-Validator (npm) checks exported GLB files in the tests, as an independent reader.
 GLTF_VALIDATOR := $(VENV)/node/node_modules/gltf-validator
 GLTF_VALIDATOR_VERSION := 2.0.0-dev.3.10
+# three.js (npm) for the browser viewer of `facetalk serve`, served from the venv (never a CDN).
+THREE := $(VENV)/node/node_modules/three
+THREE_VERSION := 0.187.0
 
 .PHONY: demo test bench system clean
 
-demo: system $(STAMP)
+demo: system $(STAMP) $(THREE)
 	$(BIN)/facetalk animate assets/speech/example.wav --text-file assets/speech/example.txt --emotion happy:0.5 -o out
 
-test: system $(STAMP) $(GLTF_VALIDATOR)
+test: system $(STAMP) $(GLTF_VALIDATOR) $(THREE)
 	$(BIN)/ruff check src tests bench assets weights docs/figures
 	$(BIN)/mypy src
 	$(BIN)/pytest -q
@@ -53,6 +57,13 @@ $(GLTF_VALIDATOR):
 	  npm install --silent --no-audit --no-fund --prefix $(VENV)/node gltf-validator@$(GLTF_VALIDATOR_VERSION); \
 	else \
 	  echo "npm not found: the glTF-Validator test will be skipped (install Node.js to run it)"; \
+	fi
+
+$(THREE):
+	@if command -v npm >/dev/null; then \
+	  npm install --silent --no-audit --no-fund --prefix $(VENV)/node three@$(THREE_VERSION); \
+	else \
+	  echo "npm not found: the viewer of facetalk serve needs three.js (install Node.js, then make)"; \
 	fi
 
 clean:

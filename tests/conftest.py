@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -109,3 +110,35 @@ def alsa_recordings() -> dict[Path, str]:
     if not found:
         pytest.skip("alsa-utils recordings are not installed (/usr/share/sounds/alsa)")
     return found
+
+
+STREAM_FEATURES = {"encoder": "mel", "options": {"fps": 30.0, "n_mels": 80, "n_fft": 1024, "top_db": None}}
+"""The streaming mel of configs/conv_baseline/stream.yaml."""
+
+
+def _tiny_stream_model(seed: int = 0) -> Any:
+    import torch
+
+    from facetalk.models.base import build_model
+
+    torch.manual_seed(seed)
+    model = build_model("conv_baseline_stream_tiny", feature_dim=80, motion_dim=52, num_subjects=2, fps=30.0)
+    model.metadata = {"features": STREAM_FEATURES, "subjects": ["spk00", "spk01"], "personas": {"smiley": "spk01"}}
+    model.fit_feature_stats(torch.full((80,), -60.0), torch.full((80,), 20.0))  # dB mel to about unit scale
+    with torch.no_grad():  # weights inside (0, 1), where clipping hides nothing
+        model.head.bias.fill_(0.5)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_stream_model() -> Callable[..., Any]:
+    """A factory of untrained `conv_baseline_stream_tiny` models (seeded) on the streaming mel."""
+    return _tiny_stream_model
+
+
+@pytest.fixture(scope="session")
+def tiny_stream_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved `conv_baseline_stream_tiny` model directory."""
+    from facetalk.models.base import save_model
+
+    return save_model(_tiny_stream_model(), tmp_path_factory.mktemp("stream_model") / "model")

@@ -262,6 +262,73 @@ def animate(
         typer.echo(f"wrote {path}")
 
 
+@app.command("stream")
+def stream(
+    speech: Annotated[Path, typer.Argument(help="Speech file, fed in chunks as if it arrived live.")],
+    model: Annotated[str, typer.Option(help="A streaming model (directory or shipped name).")] = "conv_baseline_stream",
+    livelink: Annotated[
+        str | None, typer.Option(help="Send Live Link Face UDP packets to HOST:PORT (port default 11111).")
+    ] = None,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Feed the audio at the pace it plays.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print the frames.")] = False,
+    emotion: Annotated[str | None, typer.Option(help="One emotion for the stream, e.g. happy:0.8.")] = None,
+    emotion_schedule: Annotated[Path | None, typer.Option(help="JSON list of {time, emotion, intensity} keys.")] = None,
+    persona: Annotated[str | None, typer.Option(help="A training speaker or persona preset of the model.")] = None,
+    lookahead: Annotated[int | None, typer.Option(min=0, help="Frames of lookahead; default the model's.")] = None,
+    chunk_ms: Annotated[float, typer.Option(min=1.0, help="Chunk length in milliseconds.")] = 20.0,
+) -> None:
+    """Animate speech as a stream: print each frame as a JSON line ({"time", "weights"}) and/or send it over Live Link."""
+    import json
+    import time
+
+    from facetalk.export.livelink_udp import LiveLinkSender, parse_address
+    from facetalk.stream import frame_json, stream_file
+    from facetalk.types import EmotionSchedule
+
+    _exclusive(("--emotion", emotion), ("--emotion-schedule", emotion_schedule))
+    schedule = EmotionSchedule.parse(emotion) if emotion else None
+    if emotion_schedule is not None:
+        schedule = EmotionSchedule.from_json(emotion_schedule)
+    sender = LiveLinkSender(*parse_address(livelink)) if livelink else None
+    started = time.perf_counter()
+    animation, frames = stream_file(speech, model=model, emotion=schedule, persona=persona, lookahead=lookahead,
+                                    chunk_s=chunk_ms / 1000, realtime=realtime)  # fmt: skip
+    if sender is not None:
+        sender.fps = round(animation.fps)
+    count = 0
+    for frame in frames:
+        count += 1
+        if sender is not None:
+            sender.send(frame.weights, frame.index)
+        if not quiet:
+            typer.echo(json.dumps(frame_json(frame, animation.channels)))
+    seconds = time.perf_counter() - started
+    typer.echo(f"{count} frames at {animation.fps:g} fps in {seconds:.2f} s; lookahead {animation.latency_s * 1000:.0f} ms"
+               + (f"; sent to {livelink}" if sender else ""), err=True)  # fmt: skip
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    model: Annotated[str, typer.Option(help="Default model (a streaming one for the WebSocket).")] = "conv_baseline_stream",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="FACETALK_API_KEY", help="Require this key on /v1 (also $FACETALK_API_KEY).")
+    ] = None,
+    max_streams: Annotated[int, typer.Option(min=1, help="Concurrent WebSocket streams.")] = 64,
+    max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest upload, in MiB.")] = 25.0,
+    max_duration: Annotated[float, typer.Option(min=1.0, help="Longest speech, in seconds.")] = 600.0,
+) -> None:
+    """Serve animation over HTTP (POST /v1/animate) and WebSocket (/v1/stream), and the browser viewer at /."""
+    from facetalk.serve.app import ServeSettings
+    from facetalk.serve.app import serve as run_serve
+
+    settings = ServeSettings(model=model, api_key=api_key, max_streams=max_streams,
+                             max_upload_bytes=round(max_upload_mb * 2**20), max_duration_s=max_duration)  # fmt: skip
+    typer.echo(f"facetalk serving on http://{host}:{port}/ (viewer), ws://{host}:{port}/v1/stream", err=True)
+    run_serve(host=host, port=port, settings=settings)
+
+
 @app.command("align")
 def align(
     audio: Annotated[Path, typer.Argument(help="Speech file (WAV, FLAC, ...).")],

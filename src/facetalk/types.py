@@ -181,7 +181,10 @@ class EmotionSchedule:
 
     def at_frames(self, num_frames: int, fps: float) -> np.ndarray:
         """Per-frame emotion vectors, shape (T, 7), for frames at times t = i / fps."""
-        times = np.arange(num_frames) / fps
+        return self.at_times(np.arange(num_frames) / fps)
+
+    def at_times(self, times: np.ndarray) -> np.ndarray:
+        """Emotion vectors at `times` (N,) in seconds, shape (N, 7)."""
         key_times = np.array([k.time for k in self.keys])
         key_vectors = np.stack([k.vector() for k in self.keys])  # (N, 7)
         out = np.stack([np.interp(times, key_times, key_vectors[:, c]) for c in range(len(EMOTIONS))], axis=1)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facetalk.audio.features import AMIN, DB_PER_DECADE, MelSpectrogram, WhisperLogMel
+from facetalk.audio.features import AMIN, DB_PER_DECADE, N_FFT, TOP_DB, MelSpectrogram, WhisperLogMel
 from facetalk.audio.io import SAMPLE_RATE, resample
 from facetalk.errors import InvalidInputError, MissingDependencyError, UnsupportedFormatError
 from facetalk.files import atomic_directory, cache_dir
@@ -151,11 +151,15 @@ class MelEncoder(SpeechEncoder):
         sample_rate: input rate, in Hz.
         fps: wanted frame rate (the motion fps); the hop is round(sample_rate / fps) samples.
         n_mels: mel bins.
+        n_fft: FFT size and window length, in samples; a frame reads n_fft // 2 samples ahead of its time.
+        top_db: dynamic range kept below the clip's maximum, in dB; None keeps everything, so that each
+            frame depends on its own window only (what streaming needs).
     """
 
-    def __init__(self, *, sample_rate: int = SAMPLE_RATE, fps: float = 25.0, n_mels: int = 128) -> None:
+    def __init__(self, *, sample_rate: int = SAMPLE_RATE, fps: float = 25.0, n_mels: int = 128, n_fft: int = N_FFT,
+                 top_db: float | None = TOP_DB) -> None:  # fmt: skip
         super().__init__()
-        self.mel = MelSpectrogram(sample_rate=sample_rate, fps=fps, n_mels=n_mels)
+        self.mel = MelSpectrogram(sample_rate=sample_rate, fps=fps, n_mels=n_mels, n_fft=n_fft, top_db=top_db)
         self.sample_rate = sample_rate
         self.frame_rate = self.mel.frame_rate
         self.dim = n_mels
@@ -572,9 +576,9 @@ ENCODERS: Registry[Callable[..., SpeechEncoder]] = Registry("speech encoder")
 
 
 @ENCODERS.register("mel")
-def mel_encoder(*, fps: float = 25.0, n_mels: int = 128) -> MelEncoder:
-    """Paper 003's 128-bin dB mel at `fps` frames per second."""
-    return MelEncoder(fps=fps, n_mels=n_mels)
+def mel_encoder(*, fps: float = 25.0, n_mels: int = 128, n_fft: int = N_FFT, top_db: float | None = TOP_DB) -> MelEncoder:
+    """Paper 003's 128-bin dB mel at `fps` frames per second (`n_fft`, `top_db`: see `MelEncoder`)."""
+    return MelEncoder(fps=fps, n_mels=n_mels, n_fft=n_fft, top_db=top_db)
 
 
 @ENCODERS.register("whisper-tiny.en")

@@ -6,6 +6,12 @@ per-frame emotion vectors, a few residual 1D convolutions over time (non-causal,
 `layers * (kernel_size - 1)` neighbouring frames), and a linear head to the motion channels. It is
 fast enough to train in a minute on a CPU and processes any length.
 
+- `lookahead`: the future frames the whole stack reads (spread over the blocks, at most one kernel's
+  width less one per block); the rest of each kernel reads the past. The receptive field is bounded
+  (`receptive_field`), so `facetalk.stream` runs the model on audio as it arrives, frame for frame
+  as offline. The `stream` preset reads 2 frames ahead (configs/conv_baseline/stream.yaml trains it
+  on a mel without a clip-wide dB floor, which streaming cannot know).
+
 Options exercise the rest of the input pipeline and the training framework, as the paper models use them:
 
 - `text` and `phones`: per-frame text features (projected) and phone ids (embedded) are added to the
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -42,16 +48,29 @@ if TYPE_CHECKING:
 
 
 class ConvBlock(nn.Module):
-    """Residual block: conv over time, GELU, dropout; (B, W, T) to (B, W, T)."""
+    """Residual block: conv over time, GELU, dropout; (B, W, T) to (B, W, T).
 
-    def __init__(self, *, width: int, kernel_size: int, dropout: float) -> None:
+    Frame t reads frames t - (kernel_size - 1 - lookahead) .. t + lookahead (zeros beyond the clip);
+    `lookahead` None centres the kernel.
+    """
+
+    def __init__(self, *, width: int, kernel_size: int, dropout: float, lookahead: int | None = None) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(width, width, kernel_size, padding=kernel_size // 2)
+        ahead = kernel_size // 2 if lookahead is None else lookahead
+        if not 0 <= ahead < kernel_size:
+            raise ValueError(f"a block's lookahead must be in [0, {kernel_size - 1}], got {ahead}")
+        self.padding = (kernel_size - 1 - ahead, ahead)  # (past, future) frames
+        self.conv = nn.Conv1d(width, width, kernel_size)
         self.act = nn.GELU()
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.drop(self.act(self.conv(x)))
+        return self.step(nn.functional.pad(x, self.padding))
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """The block on frames that carry their own context: (B, W, past + n + future) to (B, W, n)."""
+        past, future = self.padding
+        return x[:, :, past : x.shape[2] - future] + self.drop(self.act(self.conv(x)))
 
 
 class SequenceDiscriminator(nn.Module):
@@ -86,6 +105,7 @@ class ConvBaseline(Animator):
         phones: read per-frame phone ids.
         discriminator: None, or an adversary of the predicted motion (trained in `train_step`).
         fps: motion frames per second of the output.
+        lookahead: future frames the stack reads; None centres every kernel.
         kind: "blendshapes", "vertices" or "params".
         channels: channel names of blendshape or parameter output.
     """
@@ -95,10 +115,12 @@ class ConvBaseline(Animator):
     def __init__(self, *, feature_dim: int, motion_dim: int, num_subjects: int, width: int = 64, layers: int = 4,
                  kernel_size: int = 5, dropout: float = 0.0, emotion_head: bool = False, text_dim: int = 0,
                  phones: bool = False, discriminator: SequenceDiscriminator | None = None, fps: float = 30.0,
-                 kind: str = "blendshapes", channels: tuple[str, ...] = ()) -> None:  # fmt: skip
+                 lookahead: int | None = None, kind: str = "blendshapes", channels: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd to keep T frames, got {kernel_size}")
+        if lookahead is not None and not 0 <= lookahead <= layers * (kernel_size - 1):
+            raise ValueError(f"lookahead must be in [0, {layers * (kernel_size - 1)}] frames, got {lookahead}")
         self.fps, self.kind, self.channels = fps, kind, tuple(channels)
         self.norm = FeatureNorm(feature_dim)
         self.project = nn.Linear(feature_dim, width)
@@ -107,17 +129,26 @@ class ConvBaseline(Animator):
         self.emotion = None if emotion_head else nn.Linear(len(EMOTIONS), width, bias=False)  # (B, T, 7) -> (B, T, W)
         self.text = nn.Linear(text_dim, width, bias=False) if text_dim > 0 else None  # (B, T, C_text) -> (B, T, W)
         self.phones = nn.Embedding(len(PHONE_VOCAB), width, padding_idx=0) if phones else None  # (B, T) -> (B, T, W)
-        self.blocks = nn.ModuleList(ConvBlock(width=width, kernel_size=kernel_size, dropout=dropout) for _ in range(layers))
+        # the first `lookahead % layers` blocks read one frame further ahead than the others
+        ahead = [None if lookahead is None else lookahead // layers + int(i < lookahead % layers) for i in range(layers)]
+        blocks = [ConvBlock(width=width, kernel_size=kernel_size, dropout=dropout, lookahead=a) for a in ahead]
+        self.paddings = [block.padding for block in blocks]  # (past, future) frames of each block
+        self.blocks = nn.ModuleList(blocks)
         self.head = nn.Linear(width, motion_dim)
         self.emotion_head = nn.Linear(width, len(EMOTIONS)) if emotion_head else None
         self.discriminator = discriminator
         self.step_logs = ("discriminator",) if discriminator is not None else ()
 
+    def receptive_field(self) -> tuple[int, int]:
+        """(past, future): the input frames before and after frame t that output frame t depends on."""
+        return (sum(past for past, _ in self.paddings), sum(future for _, future in self.paddings))
+
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.norm.mean.copy_(mean)
         self.norm.std.copy_(std.clamp_min(MIN_FEATURE_STD))
 
-    def forward(self, batch: Batch) -> ModelOutput:
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """The blocks' input, frame by frame: (B, T, W)."""
         features = batch["features"]  # (B, T, C)
         unknown = self.subject.num_embeddings - 1
         subject = batch["subject"]
@@ -129,7 +160,38 @@ class ConvBaseline(Animator):
             x = x + self.text(batch["text"])
         if self.phones is not None:
             x = x + self.phones(batch["phone_ids"])
-        h = x.transpose(1, 2)  # (B, W, T)
+        return x
+
+    def stream_start(self) -> list[torch.Tensor]:
+        """The state of an incremental run of one clip: each block's input frames it will still read,
+        (1, W, n); at the start, its past zero padding. States of equal shapes concatenate into a batch."""
+        return [torch.zeros(1, self.head.in_features, past) for past, _ in self.paddings]
+
+    def stream_step(self, state: list[torch.Tensor], batch: Batch, *, final: bool) -> torch.Tensor:
+        """Motion of the frames the new input frames complete, computing each block's new frames only.
+
+        Equal to `forward` on the whole sequence (the blocks see the same zero padding at both ends).
+
+        Args:
+            state: from `stream_start`, updated in place.
+            batch: the next input frames of B clips (as `forward` takes them; B as in `state`).
+            final: the clip ends after these frames: flush every block's lookahead.
+
+        Returns:
+            Motion of the next frames, (B, n, D).
+        """
+        h = self.embed(batch).transpose(1, 2)  # (B, W, n)
+        for level, (block, (past, future)) in enumerate(zip(self.blocks, self.paddings, strict=True)):
+            context = torch.cat([state[level], h, h.new_zeros(*h.shape[:2], future if final else 0)], dim=2)
+            if context.shape[2] <= past + future:  # no frame of this block is complete yet
+                state[level], h = context[:, :, : context.shape[2] - (future if final else 0)], h[:, :, :0]
+                continue
+            h = cast(ConvBlock, block).step(context)  # (B, W, n')
+            state[level] = context[:, :, h.shape[2] : context.shape[2] - (future if final else 0)]
+        return self.head(h.transpose(1, 2))  # (B, n', D)
+
+    def forward(self, batch: Batch) -> ModelOutput:
+        h = self.embed(batch).transpose(1, 2)  # (B, W, T)
         for block in self.blocks:
             h = block(h)
         hidden = h.transpose(1, 2)  # (B, T, W)
@@ -182,6 +244,7 @@ class ConvBaselineConfig:
     text: bool = False
     phones: bool = False
     discriminator_width: int = 0
+    lookahead: int | None = None
 
 
 def _inputs(config: ConvBaselineConfig) -> InputSpec:
@@ -191,10 +254,14 @@ def _inputs(config: ConvBaselineConfig) -> InputSpec:
 @register_model("conv_baseline", ConvBaselineConfig, inputs=_inputs,
                 presets={"tiny": {"width": 16, "layers": 2, "kernel_size": 3, "dropout": 0.0},
                          "adversarial_tiny": {"width": 16, "layers": 2, "kernel_size": 3, "dropout": 0.0,
-                                              "discriminator_width": 16}})  # fmt: skip
+                                              "discriminator_width": 16},
+                         "stream": {"width": 128, "layers": 6, "kernel_size": 5, "lookahead": 2},
+                         "stream_tiny": {"width": 16, "layers": 2, "kernel_size": 3, "dropout": 0.0,
+                                         "lookahead": 1}})  # fmt: skip
 def conv_baseline(config: ConvBaselineConfig, sizes: DataSizes) -> ConvBaseline:
     """The reference size: 64 channels, 4 blocks of kernel 5; `tiny` (width 16, 2 blocks) for tests,
-    `adversarial_tiny` the same with a discriminator."""
+    `adversarial_tiny` the same with a discriminator; `stream` (128 channels, 6 blocks, 2 frames of
+    lookahead) and `stream_tiny` for streaming."""
     discriminator = None
     if config.discriminator_width > 0:
         discriminator = SequenceDiscriminator(motion_dim=sizes.motion_dim, width=config.discriminator_width,
@@ -202,5 +269,5 @@ def conv_baseline(config: ConvBaselineConfig, sizes: DataSizes) -> ConvBaseline:
     return ConvBaseline(feature_dim=sizes.feature_dim, motion_dim=sizes.motion_dim, num_subjects=sizes.num_subjects,
                         width=config.width, layers=config.layers, kernel_size=config.kernel_size, dropout=config.dropout,
                         emotion_head=config.emotion_head, text_dim=sizes.text_dim if config.text else 0, phones=config.phones,
-                        discriminator=discriminator, fps=sizes.fps, kind=sizes.kind,
+                        discriminator=discriminator, fps=sizes.fps, lookahead=config.lookahead, kind=sizes.kind,
                         channels=sizes.channel_names())  # fmt: skip
