@@ -132,6 +132,8 @@ def mouth_shape(output: ModelOutput, batch: Batch, *, height_scale: float = MOUT
                 width_scale: float = MOUTH_WIDTH_M) -> torch.Tensor:  # fmt: skip
     """Paper 002's L_lm (Eq. 5): L1 of the mouth's height and width through the face layer, each divided by its scale (metres)."""
     prediction, target, face = _face_vertices(output, batch, output.motion, "mouth_shape")
+    if not face.mouth_height_pairs or not face.mouth_width_pairs:
+        raise InvalidInputError("loss term 'mouth_shape': the model's face layer has no mouth vertices")
     return losses.mouth_shape_loss(prediction, target, height_pairs=face.mouth_height_pairs,
                                    width_pairs=face.mouth_width_pairs, mask=batch["mask"],
                                    height_weight=1.0 / height_scale, width_weight=1.0 / width_scale)  # fmt: skip
