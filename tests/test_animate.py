@@ -129,3 +129,34 @@ def test_a_model_aligns_only_when_asked(example, tmp_path):
     aligned = animate(example.waveform, text=TRANSCRIPT, model=model)
     assert aligned.alignment is not None and aligned.alignment_method == "forced"
     np.testing.assert_array_equal(aligned.motion.data, bare.motion.data)
+
+
+def test_a_flame_model_writes_flame_parameters_and_vertices(example, tmp_path):
+    """`facetalk animate --model <a model trained on FLAME parameters> --flame <the user's FLAME file>`."""
+    import torch
+
+    from facetalk.data.formats.flame_seq import EXPRESSION_CHANNELS, JAW_CHANNELS, flame_params
+    from facetalk.models.base import build_model, save_model
+
+    rng = np.random.default_rng(0)
+    vertices, weights = 30, rng.random((30, 5))
+    flame = {"v_template": 0.1 * rng.standard_normal((vertices, 3)), "shapedirs": 1e-3 * rng.standard_normal((vertices, 3, 400)),
+             "posedirs": 1e-3 * rng.standard_normal((vertices, 3, 36)), "J_regressor": np.full((5, vertices), 1.0 / vertices),
+             "weights": weights / weights.sum(axis=1, keepdims=True), "kintree_table": np.array([[-1, 0, 1, 1, 1], [0, 1, 2, 3, 4]]),
+             "f": rng.integers(0, vertices, (10, 3))}  # fmt: skip
+    np.savez(tmp_path / "flame.npz", **flame)
+    channels = EXPRESSION_CHANNELS[:50] + JAW_CHANNELS
+    torch.manual_seed(0)
+    model = build_model("emotion_control_tiny", feature_dim=32, motion_dim=len(channels), kind="params", channels=channels,
+                        prior_source="labels")  # fmt: skip
+    model.metadata = {"features": {"encoder": "mel", "options": {"fps": 30.0, "n_mels": 32}}, "subjects": []}
+    save_model(model, tmp_path / "model")
+    out = tmp_path / "out"
+    run = [sys.executable, "-m", "facetalk.cli", "animate", str(EXAMPLE), "--text", TRANSCRIPT, "--model", str(tmp_path / "model"),
+           "--emotion", "sad:0.3@0,anger:1.0@1", "-o", str(out)]  # fmt: skip
+    result = subprocess.run([*run, "--flame", str(tmp_path / "flame.npz")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    with np.load(out / "example.flame.npz") as stored:
+        assert stored["vertices"].shape == (example.motion.num_frames, vertices, 3)
+        motion = flame_params(dict(stored), out / "example.flame.npz", None)
+    assert motion.num_frames == example.motion.num_frames and motion.fps == 30.0 and motion.data.std() > 0
