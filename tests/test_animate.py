@@ -140,7 +140,8 @@ def test_a_flame_model_writes_flame_parameters_and_vertices(example, tmp_path):
 
     rng = np.random.default_rng(0)
     vertices, weights = 30, rng.random((30, 5))
-    flame = {"v_template": 0.1 * rng.standard_normal((vertices, 3)), "shapedirs": 1e-3 * rng.standard_normal((vertices, 3, 400)),
+    flame = {"v_template": 0.1 * rng.standard_normal((vertices, 3)),
+             "shapedirs": 1e-3 * rng.standard_normal((vertices, 3, 400)),
              "posedirs": 1e-3 * rng.standard_normal((vertices, 3, 36)), "J_regressor": np.full((5, vertices), 1.0 / vertices),
              "weights": weights / weights.sum(axis=1, keepdims=True), "kintree_table": np.array([[-1, 0, 1, 1, 1], [0, 1, 2, 3, 4]]),
              "f": rng.integers(0, vertices, (10, 3))}  # fmt: skip
@@ -152,8 +153,8 @@ def test_a_flame_model_writes_flame_parameters_and_vertices(example, tmp_path):
     model.metadata = {"features": {"encoder": "mel", "options": {"fps": 30.0, "n_mels": 32}}, "subjects": []}
     save_model(model, tmp_path / "model")
     out = tmp_path / "out"
-    run = [sys.executable, "-m", "facetalk.cli", "animate", str(EXAMPLE), "--text", TRANSCRIPT, "--model", str(tmp_path / "model"),
-           "--emotion", "sad:0.3@0,anger:1.0@1", "-o", str(out)]  # fmt: skip
+    run = [sys.executable, "-m", "facetalk.cli", "animate", str(EXAMPLE), "--text", TRANSCRIPT,
+           "--model", str(tmp_path / "model"), "--emotion", "sad:0.3@0,anger:1.0@1", "-o", str(out)]  # fmt: skip
     result = subprocess.run([*run, "--flame", str(tmp_path / "flame.npz")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     with np.load(out / "example.flame.npz") as stored:
