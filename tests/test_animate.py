@@ -143,7 +143,8 @@ def test_a_flame_model_writes_flame_parameters_and_vertices(example, tmp_path):
     flame = {"v_template": 0.1 * rng.standard_normal((vertices, 3)),
              "shapedirs": 1e-3 * rng.standard_normal((vertices, 3, 400)),
              "posedirs": 1e-3 * rng.standard_normal((vertices, 3, 36)), "J_regressor": np.full((5, vertices), 1.0 / vertices),
-             "weights": weights / weights.sum(axis=1, keepdims=True), "kintree_table": np.array([[-1, 0, 1, 1, 1], [0, 1, 2, 3, 4]]),
+             "weights": weights / weights.sum(axis=1, keepdims=True),
+             "kintree_table": np.array([[-1, 0, 1, 1, 1], [0, 1, 2, 3, 4]]),
              "f": rng.integers(0, vertices, (10, 3))}  # fmt: skip
     np.savez(tmp_path / "flame.npz", **flame)
     channels = EXPRESSION_CHANNELS[:50] + JAW_CHANNELS
