@@ -217,3 +217,23 @@ def test_inputs_carry_priors_in_training_not_at_inference() -> None:
     assert inference["emotion"][0, 0, EMOTIONS.index("sad")] == 1.0
     out = model.generate(inference)
     assert out.data.shape == (20, K) and out.kind == "blendshapes"
+
+
+def test_emotion_priors_are_the_recognizers_and_cached_once(tmp_path: Path) -> None:
+    from facetalk.eval.emotion import frame_logits
+    from facetalk.face.default_face import default_rig
+    from facetalk.models.inputs import InputSpec
+    from facetalk.types import Motion
+
+    weights = np.zeros((40, K), np.float32)
+    weights[:, ARKIT_NAMES.index("mouthSmileLeft")] = weights[:, ARKIT_NAMES.index("mouthSmileRight")] = 0.8
+    vertices = Motion.from_vertices(default_rig().to_vertices(weights), 30.0)
+    pipeline = InputPipeline(InputSpec(emotion_prior=True), cache=tmp_path, dataset_key="d")
+    prior = np.array(pipeline.emotion_prior(vertices, clip_id="c"))
+    np.testing.assert_allclose(prior, frame_logits(pipeline.emotion_recognizer, vertices), atol=1e-5)
+    assert prior.shape == (40, 7) and prior[:, EMOTIONS.index("happy")].mean() > prior[:, EMOTIONS.index("sad")].mean()
+    stored = list(tmp_path.rglob("c-*.npy"))
+    assert len(stored) == 1
+    stamp = stored[0].stat().st_mtime_ns
+    np.testing.assert_array_equal(pipeline.emotion_prior(vertices, clip_id="c"), prior)
+    assert stored[0].stat().st_mtime_ns == stamp  # read back, not recomputed
