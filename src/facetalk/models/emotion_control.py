@@ -64,7 +64,7 @@ from facetalk.errors import InvalidInputError
 from facetalk.face.parametric import ParametricFace, arkit_channels
 from facetalk.models.base import Animator, DataSizes, ModelOutput, register_model
 from facetalk.models.inputs import InputSpec
-from facetalk.models.modules.feature_norm import MIN_FEATURE_STD, FeatureNorm
+from facetalk.models.modules.feature_norm import FeatureNorm
 from facetalk.types import EMOTIONS
 
 NUM_EMOTIONS = len(EMOTIONS)
@@ -244,8 +244,7 @@ class EmotionControl(Animator):
         self.face = face
 
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.norm.mean.copy_(mean)
-        self.norm.std.copy_(std.clamp_min(MIN_FEATURE_STD))
+        self.norm.fit(mean, std)
 
     def fit_emotion_priors(self, priors: torch.Tensor) -> None:
         """The supplement's max-min normalization: the per-emotion minimum and maximum of the training priors (N, 7)."""
