@@ -162,3 +162,16 @@ def test_a_flame_model_writes_flame_parameters_and_vertices(example, tmp_path):
         assert stored["vertices"].shape == (example.motion.num_frames, vertices, 3)
         motion = flame_params(dict(stored), out / "example.flame.npz", None)
     assert motion.num_frames == example.motion.num_frames and motion.fps == 30.0 and motion.data.std() > 0
+
+
+def test_the_shipped_emotion_control_model_speaks_and_follows_the_request(example):
+    """weights/emotion_control, trained on the synthetic corpus: the jaw follows the syllables and the request shows."""
+    happy = animate(example.waveform, model="emotion_control", emotion=EmotionSchedule.parse("happy:1"), need_alignment=False)
+    sad = animate(example.waveform, model="emotion_control", emotion=EmotionSchedule.parse("sad:1"), need_alignment=False)
+    jaw = happy.motion.data[:, ARKIT_NAMES.index("jawOpen")]
+    reference = example.motion.data[:, ARKIT_NAMES.index("jawOpen")]
+    assert happy.motion.num_frames == example.motion.num_frames and np.corrcoef(jaw, reference)[0, 1] > 0.5
+    smile = [ARKIT_NAMES.index("mouthSmileLeft"), ARKIT_NAMES.index("mouthSmileRight")]
+    frown = [ARKIT_NAMES.index("mouthFrownLeft"), ARKIT_NAMES.index("mouthFrownRight")]
+    assert happy.motion.data[:, smile].mean() > sad.motion.data[:, smile].mean() + 0.1
+    assert sad.motion.data[:, frown].mean() > happy.motion.data[:, frown].mean()
