@@ -237,3 +237,18 @@ def test_emotion_priors_are_the_recognizers_and_cached_once(tmp_path: Path) -> N
     stamp = stored[0].stat().st_mtime_ns
     np.testing.assert_array_equal(pipeline.emotion_prior(vertices, clip_id="c"), prior)
     assert stored[0].stat().st_mtime_ns == stamp  # read back, not recomputed
+
+
+def test_prototypes_put_requests_where_the_training_priors_are() -> None:
+    model = _model(request_basis="prototypes")
+    logits = torch.tensor([[5.0, 0, 0, 0, 0, 0, 1], [4.0, 0, 0, 0, 0, 0, 0], [0.0, 6, 0, 0, 0, 0, 2], [0.0, 0, 0, 0, 0, 0, 3]])
+    model.fit_emotion_priors(logits)
+    rescaled = model.rescale(logits)
+    assert torch.allclose(model.prototypes[0], rescaled[:2].mean(dim=0))  # frames recognized as neutral
+    assert torch.allclose(model.prototypes[1], rescaled[2]) and torch.allclose(model.prototypes[6], rescaled[3])
+    assert torch.equal(model.prototypes[2], torch.eye(7)[2])  # no frame is sad: the one-hot stays
+    request = 0.25 * torch.eye(7)[0] + 0.75 * torch.eye(7)[1]
+    assert torch.allclose(model.request(request), 0.25 * model.prototypes[0] + 0.75 * model.prototypes[1])
+    assert torch.equal(_model().request(request), request)  # the paper's one-hot request
+    with pytest.raises(InvalidInputError, match="request_basis"):
+        _model(request_basis="both")

@@ -69,6 +69,7 @@ from facetalk.types import EMOTIONS
 
 NUM_EMOTIONS = len(EMOTIONS)
 PRIOR_SOURCES = ("recognizer", "labels")
+REQUEST_BASES = ("onehot", "prototypes")
 MIN_PRIOR_RANGE = 1e-6
 """A prior channel that never varied in training is rescaled by this instead of 0."""
 POSITION_BASE = 10000.0
@@ -213,6 +214,9 @@ class EmotionControl(Animator):
         predictor: use the emotion predictor; False is user control alone.
         prior_source: "recognizer" (the batch's `emotion_prior` logits, rescaled) or "labels" (its
             `emotion` vectors) as the pseudo ground truth that drives the augment network in training.
+        request_basis: "onehot" (the paper: γ_u is the requested vector itself) or "prototypes"
+            (each requested category is replaced by its prototype: the mean rescaled training prior
+            of the frames the recognizer assigns to it, fitted in `fit_emotion_priors`).
         face: the parametric face the parameters drive (for vertex losses); None when there is none.
         fps: motion frames per second.
         kind: the output's motion kind ("blendshapes" for ARKit weights, "params" for FLAME).
@@ -221,15 +225,18 @@ class EmotionControl(Animator):
 
     prior_min: torch.Tensor
     prior_max: torch.Tensor
+    prototypes: torch.Tensor
 
     def __init__(self, *, feature_dim: int, param_dim: int, content_dim: int = 192, style_dim: int = 64,
                  style_layers: int = 4, style_heads: int = 4, hidden: int = 128, predictor_hidden: int = 128,
                  emotion_dim: int = 128, augment: bool = True, predictor: bool = True, prior_source: str = "recognizer",
-                 face: ParametricFace | None = None, fps: float = 30.0, kind: str = "blendshapes",
+                 request_basis: str = "onehot", face: ParametricFace | None = None, fps: float = 30.0, kind: str = "blendshapes",
                  channels: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__()
         if prior_source not in PRIOR_SOURCES:
             raise ValueError(f"prior_source must be one of {', '.join(PRIOR_SOURCES)}, got {prior_source!r}")
+        if request_basis not in REQUEST_BASES:
+            raise ValueError(f"request_basis must be one of {', '.join(REQUEST_BASES)}, got {request_basis!r}")
         self.fps, self.kind, self.channels = fps, kind, tuple(channels)
         self.prior_source = prior_source
         self.norm = FeatureNorm(feature_dim)
@@ -241,6 +248,8 @@ class EmotionControl(Animator):
         self.augment = EmotionAugment(param_dim=param_dim, emotion_dim=emotion_dim, hidden=hidden) if augment else None
         self.register_buffer("prior_min", torch.zeros(NUM_EMOTIONS))
         self.register_buffer("prior_max", torch.ones(NUM_EMOTIONS))
+        self.register_buffer("prototypes", torch.eye(NUM_EMOTIONS))  # row c: category c in prior space
+        self.request_basis = request_basis
         self.face = face
 
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -250,6 +259,17 @@ class EmotionControl(Animator):
         """The supplement's max-min normalization: the per-emotion minimum and maximum of the training priors (N, 7)."""
         self.prior_min.copy_(priors.min(dim=0).values)
         self.prior_max.copy_(priors.max(dim=0).values)
+        # each category's prototype: the mean rescaled prior of the frames the recognizer puts in it
+        rescaled, recognized = self.rescale(priors), priors.argmax(dim=1)
+        for category in range(NUM_EMOTIONS):
+            frames = rescaled[recognized == category]
+            if len(frames):
+                self.prototypes[category] = frames.mean(dim=0)
+
+    def request(self, emotion: torch.Tensor) -> torch.Tensor:
+        """γ_u of requested emotion vectors (B, T, 7): themselves, or (`request_basis: prototypes`) the
+        same mixture of the categories' prototypes."""
+        return emotion @ self.prototypes if self.request_basis == "prototypes" else emotion
 
     def rescale(self, logits: torch.Tensor) -> torch.Tensor:
         """Emotion logits (..., 7) rescaled so that the training priors span [0, 1] per emotion."""
@@ -286,8 +306,8 @@ class EmotionControl(Animator):
             extras["target_priors"] = target
             priors = target
         else:
-            requested = batch.get("emotion")  # γ_u
-            priors = control_priors(requested, predicted, mask)
+            requested = batch.get("emotion")
+            priors = control_priors(None if requested is None else self.request(requested), predicted, mask)  # γ
         extras["priors"] = priors
         return ModelOutput(motion=self.augment(priors, raw, mask), extras=extras, face=self.face)
 
@@ -315,6 +335,7 @@ class EmotionControlConfig:
     augment: bool = True
     predictor: bool = True
     prior_source: str = "recognizer"
+    request_basis: str = "onehot"
     flame_model: str = ""
 
 
@@ -350,9 +371,14 @@ def _face(config: EmotionControlConfig, sizes: DataSizes) -> ParametricFace | No
                                   "predictor_hidden": 8, "emotion_dim": 8}})  # fmt: skip
 def emotion_control(config: EmotionControlConfig, sizes: DataSizes) -> EmotionControl:
     """The paper's sizes; `small` for CPU training, `tiny` for tests."""
+    for option, value, known in (("prior_source", config.prior_source, PRIOR_SOURCES),
+                                 ("request_basis", config.request_basis, REQUEST_BASES)):  # fmt: skip
+        if value not in known:
+            raise InvalidInputError(f"model emotion_control: {option} must be one of {', '.join(known)}, got {value!r}")
     return EmotionControl(feature_dim=sizes.feature_dim, param_dim=sizes.motion_dim, content_dim=config.content_dim,
                           style_dim=config.style_dim, style_layers=config.style_layers, style_heads=config.style_heads,
                           hidden=config.hidden, predictor_hidden=config.predictor_hidden, emotion_dim=config.emotion_dim,
                           augment=config.augment, predictor=config.predictor, prior_source=config.prior_source,
+                          request_basis=config.request_basis,
                           face=_face(config, sizes), fps=sizes.fps, kind=sizes.kind,
                           channels=sizes.channel_names())  # fmt: skip
