@@ -141,3 +141,49 @@ def test_cli_model_writes_a_textgrid_only_when_asked(example, tmp_path):
     asked = [*base, "--text", TRANSCRIPT, "-f", "npz,textgrid", "-o", str(tmp_path / "asked")]
     subprocess.run(asked, capture_output=True, text=True, check=True)
     assert sorted(p.name for p in (tmp_path / "asked").iterdir()) == ["example.TextGrid", "example.npz"]
+
+
+def test_a_flame_model_writes_flame_parameters_and_vertices(example, tmp_path):
+    """`facetalk animate --model <a model trained on FLAME parameters> --flame <the user's FLAME file>`."""
+    import torch
+
+    from facetalk.data.formats.flame_seq import EXPRESSION_CHANNELS, JAW_CHANNELS, flame_params
+    from facetalk.models.base import build_model, save_model
+
+    rng = np.random.default_rng(0)
+    vertices, weights = 30, rng.random((30, 5))
+    flame = {"v_template": 0.1 * rng.standard_normal((vertices, 3)),
+             "shapedirs": 1e-3 * rng.standard_normal((vertices, 3, 400)),
+             "posedirs": 1e-3 * rng.standard_normal((vertices, 3, 36)), "J_regressor": np.full((5, vertices), 1.0 / vertices),
+             "weights": weights / weights.sum(axis=1, keepdims=True),
+             "kintree_table": np.array([[-1, 0, 1, 1, 1], [0, 1, 2, 3, 4]]),
+             "f": rng.integers(0, vertices, (10, 3))}  # fmt: skip
+    np.savez(tmp_path / "flame.npz", **flame)
+    channels = EXPRESSION_CHANNELS[:50] + JAW_CHANNELS
+    torch.manual_seed(0)
+    model = build_model("emotion_control_tiny", feature_dim=32, motion_dim=len(channels), kind="params", channels=channels,
+                        prior_source="labels")  # fmt: skip
+    model.metadata = {"features": {"encoder": "mel", "options": {"fps": 30.0, "n_mels": 32}}, "subjects": []}
+    save_model(model, tmp_path / "model")
+    out = tmp_path / "out"
+    run = [sys.executable, "-m", "facetalk.cli", "animate", str(EXAMPLE), "--text", TRANSCRIPT,
+           "--model", str(tmp_path / "model"), "--emotion", "sad:0.3@0,anger:1.0@1", "-o", str(out)]  # fmt: skip
+    result = subprocess.run([*run, "--flame", str(tmp_path / "flame.npz")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    with np.load(out / "example.flame.npz") as stored:
+        assert stored["vertices"].shape == (example.motion.num_frames, vertices, 3)
+        motion = flame_params(dict(stored), out / "example.flame.npz", None)
+    assert motion.num_frames == example.motion.num_frames and motion.fps == 30.0 and motion.data.std() > 0
+
+
+def test_the_shipped_emotion_control_model_speaks_and_follows_the_request(example):
+    """weights/emotion_control, trained on the synthetic corpus: the jaw follows the syllables and the request shows."""
+    happy = animate(example.waveform, model="emotion_control", emotion=EmotionSchedule.parse("happy:1"), need_alignment=False)
+    sad = animate(example.waveform, model="emotion_control", emotion=EmotionSchedule.parse("sad:1"), need_alignment=False)
+    jaw = happy.motion.data[:, ARKIT_NAMES.index("jawOpen")]
+    reference = example.motion.data[:, ARKIT_NAMES.index("jawOpen")]
+    assert happy.motion.num_frames == example.motion.num_frames and np.corrcoef(jaw, reference)[0, 1] > 0.5
+    smile = [ARKIT_NAMES.index("mouthSmileLeft"), ARKIT_NAMES.index("mouthSmileRight")]
+    frown = [ARKIT_NAMES.index("mouthFrownLeft"), ARKIT_NAMES.index("mouthFrownRight")]
+    assert happy.motion.data[:, smile].mean() > sad.motion.data[:, smile].mean() + 0.1
+    assert sad.motion.data[:, frown].mean() > happy.motion.data[:, frown].mean()

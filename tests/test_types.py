@@ -76,3 +76,12 @@ def test_emotion_schedule_parse_and_json(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(InvalidInputError, match=r"bad\.json"):
         EmotionSchedule.from_json(tmp_path / "bad.json")
+
+
+def test_emotion_schedule_parses_keys_with_times():
+    schedule = EmotionSchedule.parse("sad:0.3@0, anger:1.0@4")
+    assert schedule.keys == (EmotionKey(0.0, "sad", 0.3), EmotionKey(4.0, "anger", 1.0))
+    halfway = schedule.at_frames(3, 0.5)[1]  # t = 2 s
+    assert halfway[EMOTIONS.index("sad")] == pytest.approx(0.15) and halfway[EMOTIONS.index("anger")] == pytest.approx(0.5)
+    with pytest.raises(InvalidInputError, match="category"):
+        EmotionSchedule.parse("happy@soon")

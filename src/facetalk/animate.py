@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from facetalk.errors import UnsupportedFormatError
 from facetalk.types import Alignment, EmotionSchedule, Motion, Waveform
 
@@ -36,7 +38,8 @@ class Animation:
     """The result of animating one speech file.
 
     Attributes:
-        motion: ARKit-52 blendshape motion, one frame per 1 / fps seconds of speech.
+        motion: ARKit-52 blendshape motion, one frame per 1 / fps seconds of speech; FLAME parameter
+            motion ("params") from a model trained on FLAME data.
         waveform: the speech, 16 kHz mono.
         alignment: the words and ARPAbet phones the animation follows; None when a model animated the
             speech and nothing asked for them (see `animate`'s `need_alignment`).
@@ -119,7 +122,8 @@ STYLE_REF_FILE = "style_ref.npz"
 def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment | None = None, text: str | None = None,
                        emotion: EmotionSchedule | None = None,
                        style_ref: str | os.PathLike[str] | Motion | None = None) -> Motion:  # fmt: skip
-    """ARKit-52 motion of the default face from a trained model, fed by its input pipeline.
+    """ARKit-52 motion of the default face from a trained model, fed by its input pipeline (or, from a
+    model trained on FLAME data, its FLAME parameter motion: `write_flame` writes it).
 
     Vertex models must have been trained on the default face's topology (478 vertices, like the
     synthetic corpus); their vertices are posed on the default face and fitted back to the 52
@@ -191,6 +195,29 @@ def model_inputs(waveform: Waveform, animator: Animator, directory: Path, *, ali
     conditions = Conditions(emotion=emotion.at_frames(frames, animator.fps) if emotion is not None else None,
                             style=None if style is None else style.data, style_template=neutral)  # fmt: skip
     return pipeline, clip, conditions
+
+
+FLAME_SUFFIX = ".flame.npz"
+
+
+def write_flame(motion: Motion, out_dir: str | os.PathLike[str], *, name: str = "animation",
+                flame: str | os.PathLike[str] | None = None) -> Path:  # fmt: skip
+    """Write FLAME parameter motion (a model trained on FLAME data) as `out_dir/<name>.flame.npz`.
+
+    The file holds the parameters in the layout the `flame_seq` dataset adapter reads (`expression`,
+    `jaw_pose`, `fps`; see `facetalk.face.flame.save_flame_sequence`) and, when the user's FLAME model
+    file `flame` is given, the FLAME vertices of every frame (`vertices`, (T, 5023, 3) for FLAME).
+    """
+    import torch
+
+    from facetalk.face.flame import FlameFace, load_flame, save_flame_sequence
+
+    vertices = None
+    if flame is not None:
+        face = FlameFace(load_flame(flame), motion.channels)
+        with torch.no_grad():
+            vertices = face.vertices(torch.from_numpy(np.asarray(motion.data, dtype=np.float32))).numpy()
+    return save_flame_sequence(motion, Path(out_dir) / f"{name}{FLAME_SUFFIX}", vertices=vertices)
 
 
 def check_formats(formats: Sequence[str]) -> None:

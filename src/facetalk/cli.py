@@ -224,7 +224,8 @@ def animate(
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the results into.")] = Path("out"),
     text: TextOption = None,
     text_file: TextFileOption = None,
-    emotion: Annotated[str | None, typer.Option(help="One emotion for the whole clip, e.g. happy:0.8.")] = None,
+    emotion: Annotated[str | None, typer.Option(help="The emotion, e.g. happy:0.8; or keys category:intensity@seconds, "
+                                                     "e.g. sad:0.3@0,anger:1.0@4.")] = None,
     emotion_schedule: Annotated[Path | None, typer.Option(help="JSON list of {time, emotion, intensity} keys.")] = None,
     persona: Annotated[str, typer.Option(help="Speaking-style preset.")] = "neutral",
     backend: Annotated[str, typer.Option(help="Animator: procedural.")] = "procedural",
@@ -235,9 +236,14 @@ def animate(
         str | None, typer.Option(help="A trained model (directory or shipped name, e.g. composite_regional).")
     ] = None,
     style_ref: Annotated[Path | None, typer.Option(help="Motion file whose speaking style the model takes on.")] = None,
+    flame: Annotated[Path | None, typer.Option(help="Your FLAME model file (generic_model.pkl or .npz), for a model "
+                                                     "trained on FLAME parameters: the vertices are written too.")] = None,
 ) -> None:
-    """Animate the embedded face from speech: align, animate, export every format and render a video."""
-    from facetalk.animate import TEXTGRID_FORMAT, check_formats, write_animation
+    """Animate the embedded face from speech: align, animate, export every format and render a video.
+
+    A model trained on FLAME parameters writes `<speech>.flame.npz` (its parameters, and with --flame the vertices).
+    """
+    from facetalk.animate import TEXTGRID_FORMAT, check_formats, write_animation, write_flame
     from facetalk.animate import animate as run_animate
     from facetalk.types import EmotionSchedule
 
@@ -258,6 +264,11 @@ def animate(
         speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
         model=model, style_ref=style_ref, need_alignment=format is not None and TEXTGRID_FORMAT in formats,
     )  # fmt: skip
+    if result.motion.kind == "params":
+        typer.echo(f"wrote {write_flame(result.motion, output, name=speech.stem, flame=flame)}")
+        return
+    if flame is not None:
+        raise usage.BadOptionUsage("--flame", "the model animates ARKit weights, not FLAME parameters")
     for path in write_animation(result, output, name=speech.stem, formats=formats):
         typer.echo(f"wrote {path}")
 

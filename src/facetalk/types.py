@@ -147,13 +147,21 @@ class EmotionSchedule:
 
     @classmethod
     def parse(cls, spec: str) -> EmotionSchedule:
-        """Parse the CLI form `category[:intensity]`, e.g. `happy:0.8`."""
-        category, _, intensity = spec.partition(":")
-        try:
-            value = float(intensity) if intensity else 1.0
-        except ValueError:
-            raise InvalidInputError(f"emotion {spec!r} is not of the form category[:intensity]") from None
-        return cls.constant(category.strip(), value)
+        """Parse the CLI form `category[:intensity][@time]`, keys separated by commas.
+
+        `happy:0.8` holds one emotion; `sad:0.3@0,anger:1.0@4` is sad at 0.3 from 0 s, turning into
+        anger at full intensity by 4 s (keys are interpolated linearly; a key without a time is at 0 s).
+        """
+        keys = []
+        for part in spec.split(","):
+            body, _, time = part.partition("@")
+            category, _, intensity = body.partition(":")
+            try:
+                at, value = float(time) if time.strip() else 0.0, float(intensity) if intensity.strip() else 1.0
+            except ValueError:
+                raise InvalidInputError(f"emotion {spec!r} is not of the form category[:intensity][@time],...") from None
+            keys.append(EmotionKey(at, category.strip(), value))
+        return cls(tuple(keys))
 
     @classmethod
     def from_json(cls, path: str | Path) -> EmotionSchedule:

@@ -345,3 +345,27 @@ def test_the_shipped_recognizer_is_found_under_weights(trained: tuple[EmotionRec
     assert shipped_recognizer_path() is None  # no directory, or one without a recognizer
     save_recognizer(trained[0], tmp_path / "emotion_recognizer")
     assert shipped_recognizer_path() == tmp_path / "emotion_recognizer"
+
+
+@pytest.mark.parametrize("hop", [1, 4])
+def test_frame_logits_are_the_centred_windows_logits(hop: int) -> None:
+    from facetalk.eval.emotion import frame_logits
+
+    torch.manual_seed(0)
+    recognizer = EmotionRecognizer(motion_dim=6, width=8, fps=10.0, window_s=1.0, kind="params", channels=tuple("abcdef"))
+    with torch.no_grad():
+        for param in recognizer.parameters():
+            param.copy_(0.3 * torch.randn(param.shape))
+        recognizer.scale.copy_(torch.rand(6) + 0.5)
+        recognizer.offset_mean.copy_(torch.randn(6))
+        recognizer.offset_scale.copy_(torch.rand(6) + 0.5)
+    data = np.random.default_rng(0).standard_normal((23, 6)).astype(np.float32)
+    logits = frame_logits(recognizer, Motion(data, 10.0, "params", tuple("abcdef")), hop=hop)
+    window = recognizer.window_frames  # 10: frames centre-5 .. centre+4, the clip's ends repeated
+    windows = np.stack([data[np.clip(np.arange(c - 5, c - 5 + window), 0, 22)] for c in range(23)])  # (23, W, 6)
+    reference = recognizer(torch.from_numpy(windows)).detach().numpy()  # (23, 7)
+    scored = [*range(0, 23, hop), 22]
+    assert logits.shape == (23, 7)
+    np.testing.assert_allclose(logits[scored], reference[scored], atol=1e-5)
+    if hop > 1:  # between scored centres: linear interpolation
+        np.testing.assert_allclose(logits[2], 0.5 * (reference[0] + reference[4]), atol=1e-5)

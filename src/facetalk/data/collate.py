@@ -11,7 +11,7 @@ import torch
 Batch = dict[str, torch.Tensor]
 """A batch of windows (training) or of one whole clip (inference); its keys and shapes are listed in `collate`."""
 
-FRAME_KEYS = ("features", "motion", "text", "emotion")
+FRAME_KEYS = ("features", "motion", "text", "emotion", "emotion_prior")
 """Per-frame float arrays (T, ...) padded with zeros to the batch's T."""
 
 
@@ -50,6 +50,9 @@ def collate(items: Sequence[dict[str, Any]], *, pad_to: int | None = None) -> Ba
     - `emotion` (B, T, 7) float32 and `emotion_mask` (B, T) float32: per-frame emotion vectors over
       `EMOTIONS` (labels in training, the requested emotion at inference); the mask is 0 on padding
       and on every frame of a clip without labels, whose vectors are zero (never silently neutral).
+    - `emotion_prior` (B, T, 7) float32: pseudo ground-truth emotion logits of the target motion
+      (the motion emotion recognizer's, per frame; training and evaluation batches of models that
+      declare them).
     - `template` (B, D) float32: the neutral face (3V,), when every item has one.
     - `style` (B, T', D) float32 and `style_mask` (B, T') float32: a style reference motion, and
       `style_template` (B, D) float32: the neutral face of its speaker, when it has one.

@@ -12,8 +12,10 @@ VOCASET, BIWI and FLAME ship Python 2 pickles (shared FORMATS.md, General rule a
   `builtins`).
 
 Dicts, lists, tuples, strings and numbers need no global at all. scipy.sparse matrices (FLAME's
-`J_regressor`) are not allowed: no adapter reads `generic_model.pkl`. Anything else raises an
-`InvalidInputError` that names the file and the refused global, before the global is imported.
+`J_regressor`) and chumpy arrays are not rebuilt: a caller that reads such a file (the FLAME layer,
+`facetalk.face.flame`) names inert stand-in classes for those globals (`stand_ins`), which only
+collect the pickled state. Anything else raises an `InvalidInputError` that names the file and the
+refused global, before the global is imported.
 Files are read with `encoding="latin1"`, which decodes Python 2 `str` (including numpy's raw array
 bytes) losslessly.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +52,16 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: Any, path: Path) -> None:
+    def __init__(self, file: Any, path: Path, stand_ins: Mapping[tuple[str, str], Any]) -> None:
         super().__init__(file, encoding="latin1")
         self.path = path
+        self.stand_ins = stand_ins
 
     def find_class(self, module: str, name: str) -> Any:
-        # Python 2 pickles name `__builtin__`; the base class maps it only in its own find_class.
-        module = "builtins" if module == "__builtin__" else module
+        # Python 2 pickles name `__builtin__` and `copy_reg`; the base class maps them only in its own find_class.
+        module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)
+        if (module, name) in self.stand_ins:
+            return self.stand_ins[module, name]
         if (module, name) not in ALLOWED_GLOBALS:
             raise InvalidInputError(
                 f"{self.path}: refusing to unpickle the global {module}.{name} (only numpy arrays and plain data are allowed)"
@@ -65,8 +71,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(module), name)
 
 
-def load_pickle(path: str | os.PathLike[str]) -> Any:
+def load_pickle(path: str | os.PathLike[str], *, stand_ins: Mapping[tuple[str, str], Any] | None = None) -> Any:
     """Read a pickle that may hold only numpy arrays, dicts, lists, tuples, sets, strings and numbers.
+
+    Args:
+        path: the pickle file.
+        stand_ins: (module, name) -> the inert object to use for that global instead of importing it
+            (Python 2 names `__builtin__` and `copy_reg` are looked up as `builtins` and `copyreg`).
 
     Raises:
         InvalidInputError: the file is missing, truncated or not a pickle, or names any other global.
@@ -74,7 +85,7 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
     file = Path(path)
     try:
         with file.open("rb") as stream:
-            return _RestrictedUnpickler(stream, file).load()
+            return _RestrictedUnpickler(stream, file, stand_ins or {}).load()
     except FileNotFoundError:
         raise InvalidInputError(f"{file}: no such pickle file") from None
     except InvalidInputError:

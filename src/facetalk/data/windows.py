@@ -48,6 +48,7 @@ class ClipArrays:
         emotion: per-frame emotion vectors over `EMOTIONS`, shape (T, 7): labels in training, the
             requested emotion at inference; None when the clip has none.
         template: the neutral face, flattened to (3V,), for vertex models.
+        emotion_prior: pseudo ground-truth emotion logits of the target motion, shape (T, 7).
     """
 
     clip_id: str
@@ -64,9 +65,10 @@ class ClipArrays:
     phone_index: np.ndarray | None = None
     emotion: np.ndarray | None = None
     template: np.ndarray | None = None
+    emotion_prior: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("motion", "features", "text", "phone_index", "emotion"):
+        for name in ("motion", "features", "text", "phone_index", "emotion", "emotion_prior"):
             array = getattr(self, name)
             if array is not None and len(array) != self.num_frames:
                 raise InvalidInputError(f"{self.clip_id}: {name} {array.shape} does not match {self.num_frames} motion frames")
@@ -201,10 +203,10 @@ class WindowDataset:
         item: dict[str, Any] = {"length": window.length, "subject": clip.subject}
         if clip.motion is not None:
             item["motion"] = np.asarray(clip.motion[frames], dtype=np.float32)  # (T, D)
-        for key in ("features", "text", "emotion"):
+        for key in ("features", "text", "emotion", "emotion_prior"):
             array = getattr(clip, key)
             if array is not None:
-                item[key] = np.asarray(array[frames], dtype=np.float32)  # (T, C), (T, C_text), (T, 7)
+                item[key] = np.asarray(array[frames], dtype=np.float32)  # (T, C), (T, C_text), (T, 7), (T, 7)
         if clip.template is not None:
             item["template"] = np.asarray(clip.template, dtype=np.float32)  # (3V,)
         if clip.phone_ids is not None and clip.phone_index is not None:

@@ -36,6 +36,7 @@ from facetalk.registry import Registry
 from facetalk.types import Motion
 
 if TYPE_CHECKING:
+    from facetalk.face.parametric import ParametricFace
     from facetalk.train.objective import Objective, Optimizers
 
 MODEL_CONFIG = "model.json"
@@ -49,10 +50,13 @@ class ModelOutput:
     Attributes:
         motion: predicted motion, shape (B, T, D).
         extras: further named predictions (logits, latents, regularizers) of models that have them.
+        face: the parametric face layer the motion's parameters drive, for losses computed on
+            vertices (models whose output is a face's parameters); None for the others.
     """
 
     motion: torch.Tensor
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    face: ParametricFace | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,10 @@ class Animator(nn.Module, metaclass=abc.ABCMeta):
 
     def fit_template_mean(self, mean: torch.Tensor) -> None:
         """Learn the training speakers' mean neutral face (D,) before training; default: ignore it."""
+
+    def fit_emotion_priors(self, priors: torch.Tensor) -> None:
+        """Learn from the training frames' emotion priors (N, 7) before training (models that read
+        `emotion_prior`); default: ignore them."""
 
     @abc.abstractmethod
     def forward(self, batch: Batch) -> ModelOutput:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,11 +31,12 @@ from facetalk.data.cache import FeatureCache, audio_hash, text_hash
 from facetalk.data.collate import Batch, collate
 from facetalk.data.windows import UNKNOWN_SUBJECT, ClipArrays, Window, WindowDataset
 from facetalk.errors import InvalidInputError
-from facetalk.types import Alignment, Waveform
+from facetalk.types import Alignment, Motion, Waveform
 
 if TYPE_CHECKING:
     from facetalk.audio.encoders import SpeechEncoder
     from facetalk.data.sample import Sample
+    from facetalk.eval.emotion import EmotionRecognizer
     from facetalk.models.base import Animator, Conditions
     from facetalk.text.embed import TextEmbedder
 
@@ -42,6 +44,8 @@ Speech = Literal["features", "audio", "none"]
 FRAME_TIME_TOLERANCE_S = 1e-9
 """`0.3 * 10` is 3.0000000000000004 in floating point: a phone starting at a frame's time still holds that frame."""
 Target = Literal["motion", "vertices"]
+EMOTION_PRIOR_HOP = 1
+"""Frames between the emotion recognizer's window centres for emotion priors: 1 scores every frame."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class InputSpec:
             or as a target.
         style: a style reference motion (`style`, `style_mask`).
         template: the speaker's neutral face (`template`).
+        emotion_prior: per-frame pseudo ground-truth emotion logits of the training motion, from the
+            shipped motion emotion recognizer (`emotion_prior`; paper 002's emotion priors). Training
+            and evaluation clips only: inference batches have none.
     """
 
     speech: Speech = "features"
@@ -67,6 +74,7 @@ class InputSpec:
     emotion: bool = False
     style: bool = False
     template: bool = False
+    emotion_prior: bool = False
 
     @property
     def needs_alignment(self) -> bool:
@@ -163,6 +171,30 @@ class InputPipeline:
 
         return build_text_embedder(self.text.embedder, **self.text.options)
 
+    @functools.cached_property
+    def emotion_recognizer(self) -> EmotionRecognizer:
+        """The shipped motion emotion recognizer of `emotion_prior` inputs, loaded on first use."""
+        from facetalk.eval.emotion import load_recognizer, shipped_recognizer_path
+
+        path = shipped_recognizer_path()
+        if path is None:
+            raise InvalidInputError("the model's emotion priors need the shipped emotion recognizer (weights/emotion_recognizer)")
+        return load_recognizer(path)
+
+    def emotion_prior(self, vertices: Motion, *, clip_id: str | None = None) -> np.ndarray:
+        """Per-frame emotion logits (T, 7) of a clip's vertex motion; cached under `clip_id` when there is a cache."""
+        from facetalk.eval.emotion import frame_logits
+
+        def compute() -> np.ndarray:
+            return frame_logits(self.emotion_recognizer, vertices, hop=EMOTION_PRIOR_HOP)
+
+        if self.cache is None or clip_id is None:
+            return compute()
+        settings = {"recognizer": self.emotion_recognizer.state_digest(), "hop": EMOTION_PRIOR_HOP}
+        content = hashlib.sha256(np.ascontiguousarray(vertices.data, dtype=np.float32).tobytes()).hexdigest()[:16]
+        return self.cache.get(dataset=self.dataset_key, clip_id=clip_id, encoder="emotion-prior", settings=settings,
+                              content=content, compute=compute)  # fmt: skip
+
     def speech_features(self, waveform: Waveform, *, fps: float, num_frames: int, clip_id: str | None = None) -> np.ndarray:
         """Speech features at the motion frame rate, (T, C); cached under `clip_id` when there is a cache."""
 
@@ -191,7 +223,7 @@ class InputPipeline:
     def clip(self, *, clip_id: str, waveform: Waveform, fps: float, num_frames: int, alignment: Alignment | None,
              motion: np.ndarray | None = None, speaker: str = "", subject: int = UNKNOWN_SUBJECT,
              emotion: np.ndarray | None = None, template: np.ndarray | None = None,
-             cached: bool = False) -> ClipArrays:  # fmt: skip
+             emotion_prior: np.ndarray | None = None, cached: bool = False) -> ClipArrays:  # fmt: skip
         """A clip's declared inputs.
 
         Args:
@@ -205,6 +237,7 @@ class InputPipeline:
             subject: the speaker's index among the training subjects.
             emotion: per-frame emotion vectors (T, 7): labels, or the requested emotion.
             template: the neutral face (3V,).
+            emotion_prior: pseudo ground-truth emotion logits (T, 7) of the target motion.
             cached: use the feature cache for this clip.
         """
         spec = self.spec
@@ -226,6 +259,8 @@ class InputPipeline:
             arrays["emotion"] = np.asarray(emotion, dtype=np.float32)[:num_frames]
         if spec.template and template is not None:
             arrays["template"] = np.asarray(template, dtype=np.float32).reshape(-1)
+        if spec.emotion_prior and emotion_prior is not None:
+            arrays["emotion_prior"] = np.asarray(emotion_prior, dtype=np.float32)[:num_frames]
         return ClipArrays(clip_id=clip_id, num_frames=num_frames, fps=fps, motion=motion, speaker=speaker, subject=subject,
                           **arrays)  # fmt: skip
 
@@ -240,9 +275,15 @@ class InputPipeline:
                 raise InvalidInputError(f"{sample.dataset}/{sample.clip_id}: the target is vertices and the clip has none")
             motion = vertex_motion
         template = sample.template.reshape(-1) if sample.template is not None and target == "vertices" else None
+        prior = None
+        if self.spec.emotion_prior:
+            vertices = sample.vertex_motion()
+            if vertices is None:
+                raise InvalidInputError(f"{sample.dataset}/{sample.clip_id}: no vertex motion to read emotion priors from")
+            prior = self.emotion_prior(vertices, clip_id=sample.clip_id if cached else None)
         return self.clip(clip_id=sample.clip_id, waveform=sample.audio, fps=motion.fps, num_frames=motion.num_frames,
                          alignment=sample.alignment, motion=np.asarray(motion.data), speaker=sample.subject, subject=subject,
-                         emotion=sample.emotion_frames(), template=template, cached=cached)  # fmt: skip
+                         emotion=sample.emotion_frames(), template=template, emotion_prior=prior, cached=cached)  # fmt: skip
 
     def batch(self, clip: ClipArrays, conditions: Conditions | None = None) -> Batch:
         """A batch of one whole clip for `Animator.generate`, with `conditions` applied over the clip's own.
@@ -258,7 +299,7 @@ class InputPipeline:
         The default (`length` None) is one window, the whole clip. The per-frame inputs and the
         conditions' per-frame emotion are cut to each window; the style reference stays whole.
         """
-        changes: dict[str, Any] = {"motion": None}
+        changes: dict[str, Any] = {"motion": None, "emotion_prior": None}
         if conditions is not None:
             changes["subject"] = conditions.subject
             if self.spec.emotion and conditions.emotion is not None:

@@ -100,7 +100,8 @@ def _pair_distances(vertices: torch.Tensor, pairs: Sequence[tuple[int, int]]) ->
 
 
 def mouth_shape_loss(prediction: torch.Tensor, target: torch.Tensor, *, height_pairs: Sequence[tuple[int, int]],
-                     width_pairs: Sequence[tuple[int, int]], mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                     width_pairs: Sequence[tuple[int, int]], mask: torch.Tensor | None = None,
+                     height_weight: float = 1.0, width_weight: float = 1.0) -> torch.Tensor:  # fmt: skip
     """Paper 002's mouth-shape loss: L1 between predicted and true mouth heights and widths.
 
     The mouth's height is the distance between a top and a bottom lip vertex, its width the distance
@@ -113,12 +114,15 @@ def mouth_shape_loss(prediction: torch.Tensor, target: torch.Tensor, *, height_p
         height_pairs: (top, bottom) vertex index pairs.
         width_pairs: (left, right) vertex index pairs.
         mask: frame mask (B, T).
+        height_weight: weight of the height error (paper 002's d₂ = 1 / 0.017 m).
+        width_weight: weight of the width error (paper 002's d₁ = 1 / 0.0476 m).
     """
     if not height_pairs or not width_pairs:
         raise ValueError("mouth_shape_loss needs at least one height pair and one width pair")
     pairs = [*height_pairs, *width_pairs]
     error = (_pair_distances(prediction, pairs) - _pair_distances(target, pairs)).abs()  # (B, T, P)
-    per_frame = 0.5 * (error[..., : len(height_pairs)].mean(dim=-1) + error[..., len(height_pairs) :].mean(dim=-1))  # (B, T)
+    height, width = error[..., : len(height_pairs)].mean(dim=-1), error[..., len(height_pairs) :].mean(dim=-1)  # (B, T)
+    per_frame = 0.5 * (height_weight * height + width_weight * width)  # (B, T)
     return masked_mean(per_frame, mask)
 
 

@@ -29,6 +29,7 @@ from facetalk.train import losses
 
 if TYPE_CHECKING:
     from facetalk.config import OptimConfig
+    from facetalk.face.parametric import ParametricFace
     from facetalk.models.base import ModelOutput
 
 LossTerm = Callable[..., torch.Tensor]
@@ -94,6 +95,65 @@ def emotion_ce(output: ModelOutput, batch: Batch) -> torch.Tensor:
 def adversarial(output: ModelOutput, batch: Batch) -> torch.Tensor:
     """LSGAN generator term on a discriminator's scores of the prediction (`extras["fake_scores"]`)."""
     return losses.lsgan_generator_loss(_extra(output, "fake_scores", "adversarial"))
+
+
+def _face_vertices(output: ModelOutput, batch: Batch, params: torch.Tensor,
+                   term: str) -> tuple[torch.Tensor, torch.Tensor, ParametricFace]:  # fmt: skip
+    """Vertices (B, T, 3V) of predicted parameters and of the target, and the face layer that gives them."""
+    if output.face is None:
+        raise InvalidInputError(f"loss term {term!r} needs a model whose output drives a parametric face")
+    return output.face.flat_vertices(params), output.face.flat_vertices(batch["motion"]), output.face
+
+
+MOUTH_HEIGHT_M = 0.017
+MOUTH_WIDTH_M = 0.0476
+"""Paper 002's mouth-shape normalisers (Eq. 5: d₂ = 1 / 0.017, d₁ = 1 / 0.0476)."""
+
+
+def _vertex_l1(output: ModelOutput, batch: Batch, params: torch.Tensor, term: str) -> torch.Tensor:
+    prediction, target, face = _face_vertices(output, batch, params, term)
+    return losses.reconstruction_loss(prediction, target, mask=batch["mask"], vertex_weights=face.region_weights, kind="l1")
+
+
+@LOSS_TERMS.register("vertex_l1")
+def vertex_l1(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Paper 002's L_vx: L1 of the vertices the predicted and the true parameters give, over the face layer's region (metres)."""
+    return _vertex_l1(output, batch, output.motion, "vertex_l1")
+
+
+@LOSS_TERMS.register("raw_vertex_l1")
+def raw_vertex_l1(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """`vertex_l1` of a model's raw parameters before its refinement (`extras["raw_motion"]`: paper 002's Audio2FLAME output)."""
+    return _vertex_l1(output, batch, _extra(output, "raw_motion", "raw_vertex_l1"), "raw_vertex_l1")
+
+
+@LOSS_TERMS.register("mouth_shape")
+def mouth_shape(output: ModelOutput, batch: Batch, *, height_scale: float = MOUTH_HEIGHT_M,
+                width_scale: float = MOUTH_WIDTH_M) -> torch.Tensor:  # fmt: skip
+    """Paper 002's L_lm (Eq. 5): L1 of the mouth's height and width through the face layer, each divided by its scale (metres)."""
+    prediction, target, face = _face_vertices(output, batch, output.motion, "mouth_shape")
+    if not face.mouth_height_pairs or not face.mouth_width_pairs:
+        raise InvalidInputError("loss term 'mouth_shape': the model's face layer has no mouth vertices")
+    return losses.mouth_shape_loss(prediction, target, height_pairs=face.mouth_height_pairs,
+                                   width_pairs=face.mouth_width_pairs, mask=batch["mask"],
+                                   height_weight=1.0 / height_scale, width_weight=1.0 / width_scale)  # fmt: skip
+
+
+@LOSS_TERMS.register("emotion_prior")
+def emotion_prior(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Paper 002's emotion predictor target: squared error of the predicted per-frame emotion priors
+    (`extras["predicted_priors"]`, (B, T, 7)) to the pseudo ground truth (`extras["target_priors"]`), both rescaled."""
+    predicted = _extra(output, "predicted_priors", "emotion_prior")
+    target = _extra(output, "target_priors", "emotion_prior")
+    return losses.reconstruction_loss(predicted, target, mask=batch["mask"], kind="l2")
+
+
+@LOSS_TERMS.register("prior_smoothness")
+def prior_smoothness(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Temporal smoothing of the predicted emotion priors: their mean squared frame-to-frame change."""
+    predicted = _extra(output, "predicted_priors", "prior_smoothness")
+    pair_mask = batch["mask"][:, 1:] * batch["mask"][:, :-1]  # (B, T-1)
+    return losses.masked_mean(predicted.diff(dim=1).square().mean(dim=-1), pair_mask)
 
 
 @dataclass(frozen=True)

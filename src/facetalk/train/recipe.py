@@ -141,6 +141,9 @@ def build_recipe(config: Config, dist: DistInfo, cache: Path) -> Recipe:
     templates = [clip.template for clip in train_clips if clip.template is not None]
     if templates:
         model.fit_template_mean(torch.from_numpy(np.mean(templates, axis=0).astype(np.float32)))
+    priors = [clip.emotion_prior for clip in train_clips if clip.emotion_prior is not None]
+    if priors:
+        model.fit_emotion_priors(torch.from_numpy(np.concatenate(priors).astype(np.float32)))
     objective = Objective.from_config(config.loss)
     return Recipe(model=model, train_set=train_set, val_set=val_set, subjects=subjects, objective=objective)
 
