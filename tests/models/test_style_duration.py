@@ -274,3 +274,38 @@ def test_thirty_adam_steps_halve_the_loss_on_one_batch() -> None:
         optimizer.step()
     model.eval()
     assert objective(model(batch), batch)[0].item() < 0.5 * first
+
+
+# --- §3.5 discriminators ---------------------------------------------------------------------------------------
+
+
+def test_one_adversarial_step_of_each_discriminator() -> None:
+    from facetalk.config import OptimConfig
+    from facetalk.train.objective import Optimizers
+
+    torch.manual_seed(0)
+    model = build_model("style_duration_adversarial_tiny", feature_dim=C, motion_dim=D, num_subjects=K)
+    assert isinstance(model, StyleDuration) and model.style_discriminator is not None and model.sync_discriminator is not None
+    model.train()
+    groups = model.parameter_groups()
+    assert set(groups) == {"model", "discriminator"}
+    assert not {id(p) for p in groups["model"]} & {id(p) for p in groups["discriminator"]}
+    optimizers = Optimizers(groups, OptimConfig(lr=1e-2, warmup_steps=0), max_steps=10)
+    optimizers.set_step(5)
+    objective = Objective.from_config({**LOSS, "adversarial": 1.0})
+    batch = _batch()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    values = model.train_step(batch, objective, optimizers, model)
+    assert {"loss", "adversarial", "discriminator"} <= set(values) and torch.isfinite(values["discriminator"])
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert any(n.startswith("style_discriminator.") for n in changed) and "style_discriminator.prototypes" in changed
+    assert any(n.startswith("sync_discriminator.") for n in changed)
+    assert any(n.startswith("decoder_blocks.") for n in changed)
+    # the discriminators' loss on this batch fell after their update; fake scores: style rows then sync rows
+    output = model(batch)
+    assert output.extras["fake_scores"].shape == (2 * B,)
+    assert model.discriminator_loss(batch, output) < values["discriminator"]
+    # unknown speakers are left out of the style discriminator
+    logits, scores = model.style_discriminator(batch["motion"], batch["mask"], torch.tensor([-1, 1]))
+    assert logits.shape == (1, K) and scores.shape == (1,)
+    assert model.training_only == ("style_discriminator", "sync_discriminator")

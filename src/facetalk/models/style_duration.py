@@ -46,8 +46,9 @@ without the discriminators (`adversarial` loss weight 0).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -75,7 +76,11 @@ from facetalk.models.modules.style_transformer import (
     sinusoidal_embedding,
 )
 from facetalk.text.phonemes import PHONE_VOCAB
+from facetalk.train import losses
 from facetalk.types import Motion
+
+if TYPE_CHECKING:
+    from facetalk.train.objective import Objective, Optimizers
 
 PAPER_WIDTH = 256
 PAPER_LAYERS = 4
@@ -120,8 +125,49 @@ class ExpressionEncoder(nn.Module):
         return self.out(pooled)  # type: ignore[no-any-return]
 
 
+class StyleDiscriminator(nn.Module):
+    """§3.5's style discriminator: an expression encoder maps a motion sequence to a vector v (B, S); one learned
+    prototype s_k per training speaker gives the style logits v·s_k (Eq. 10) and the score v·s_subject."""
+
+    def __init__(self, motion_dim: int, *, width: int, heads: int, style_dim: int, num_subjects: int) -> None:
+        super().__init__()
+        self.encoder = ExpressionEncoder(motion_dim, width=width, heads=heads, out_dim=style_dim)
+        self.prototypes = nn.Parameter(torch.randn(num_subjects, style_dim) / style_dim**0.5)
+
+    def forward(self, motion: torch.Tensor, mask: torch.Tensor, subject: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B_known, K) and scores (B_known,) of the rows whose subject is a training speaker."""
+        known = (subject >= 0) & (subject < self.prototypes.shape[0])
+        if not known.any():
+            empty = motion.new_zeros(0)
+            return empty.reshape(0, self.prototypes.shape[0]), empty
+        logits = self.encoder(motion[known], mask[known]) @ self.prototypes.T  # (B_known, K)
+        return logits, logits.gather(1, subject[known][:, None])[:, 0]
+
+
+class SyncDiscriminator(nn.Module):
+    """§3.5's speech-expression synchrony discriminator: per-frame scores of motion (B, T, D) given the speech
+    encoder's output (B, T, W), averaged over the real frames of each clip: (B,)."""
+
+    def __init__(self, motion_dim: int, speech_dim: int, *, width: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(motion_dim + speech_dim, width, kernel_size, padding=kernel_size // 2), nn.LeakyReLU(0.2),
+            nn.Conv1d(width, width, kernel_size, padding=kernel_size // 2), nn.LeakyReLU(0.2),
+            nn.Conv1d(width, 1, 1),
+        )  # fmt: skip
+
+    def forward(self, motion: torch.Tensor, speech: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([motion, speech], dim=-1) * mask[..., None]
+        frames = self.net(x.transpose(1, 2))[:, 0]  # (B, T)
+        return (frames * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
+
+
 class StyleDuration(Animator):
     """Speech features and a style reference motion to motion (see the module docstring).
+
+    With discriminators, `train_step` alternates a discriminator update (LSGAN on real and generated
+    motion for both, plus Eq. 10's prototype classification of real motion) and a model update whose
+    `adversarial` term pulls both discriminators' scores of the generated motion to 1.
 
     Args:
         feature_dim: C, speech feature channels.
@@ -140,6 +186,7 @@ class StyleDuration(Animator):
         relative_position: the decoder's relative position bias (False: its ablation).
         inbetween_prob: share of training windows trained as in-betweening windows.
         context_frames: context frames of those windows.
+        discriminator_width: channels of the style and sync discriminators; 0 trains without them.
         fps: motion frames per second.
         kind: "blendshapes", "vertices" or "params".
         channels: channel names of blendshape or parameter output.
@@ -149,7 +196,7 @@ class StyleDuration(Animator):
                  style_dim: int = 128, layers: int = PAPER_LAYERS, heads: int = PAPER_HEADS, ffn_width: int = 1024,
                  dropout: float = 0.1, max_distance: int = 32, speech_rate: int = 1, style: bool = True,
                  duration: bool = True, relative_position: bool = True, inbetween_prob: float = 0.0,
-                 context_frames: int = 8, fps: float = 30.0, kind: str = "blendshapes",
+                 context_frames: int = 8, discriminator_width: int = 0, fps: float = 30.0, kind: str = "blendshapes",
                  channels: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__()
         if speech_rate < 1:
@@ -185,6 +232,17 @@ class StyleDuration(Animator):
         self.keyframe = nn.Linear(width, width)
         self.decoder_blocks = blocks(max_distance if relative_position else 0)
         self.head = nn.Linear(width, motion_dim)
+        # §3.5
+        self.style_discriminator = None
+        if discriminator_width > 0 and num_subjects > 0:
+            self.style_discriminator = StyleDiscriminator(motion_dim, width=discriminator_width, heads=heads,
+                                                          style_dim=style_dim, num_subjects=num_subjects)  # fmt: skip
+        self.sync_discriminator = None
+        if discriminator_width > 0:
+            self.sync_discriminator = SyncDiscriminator(motion_dim, width, width=discriminator_width)
+        self.step_logs = ("discriminator",) if discriminator_width > 0 else ()
+
+    training_only = ("style_discriminator", "sync_discriminator")
 
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.norm.fit(mean, std)
@@ -268,13 +326,66 @@ class StyleDuration(Animator):
 
         Returns:
             `motion` (B, T, D); extras: `phone_logits` (B, T', P), `durations` (B, N), `regulated_durations`
-            (B, N), `speaker_logits` and `content_speaker_logits` (B, K) when there is a classifier.
+            (B, N), `speaker_logits` and `content_speaker_logits` (B, K) when there is a classifier,
+            `speech_hidden` (B, T, W) (H_d), and with discriminators `fake_scores` (their scores of the output).
         """
         style, extras = self._style(batch)
         hidden, duration_extras = self.speech_hidden(batch, style)
         extras.update(duration_extras)
         inbetween = self._training_inbetween(batch) if self.training and self.inbetween_prob > 0 else None
-        return ModelOutput(motion=self.decode(hidden, batch["mask"], style, inbetween), extras=extras)
+        motion = self.decode(hidden, batch["mask"], style, inbetween)
+        extras["speech_hidden"] = hidden
+        if self.sync_discriminator is not None:
+            extras["fake_scores"] = self.fake_scores(motion, hidden, batch)
+        return ModelOutput(motion=motion, extras=extras)
+
+    def fake_scores(self, motion: torch.Tensor, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Both discriminators' scores of generated motion, concatenated: (B_known + B,)."""
+        scores = []
+        if self.style_discriminator is not None:
+            scores.append(self.style_discriminator(motion, batch["mask"], batch["subject"])[1])
+        if self.sync_discriminator is not None:
+            scores.append(self.sync_discriminator(motion, hidden.detach(), batch["mask"]))
+        return torch.cat(scores)
+
+    def discriminator_loss(self, batch: Batch, output: ModelOutput) -> torch.Tensor:
+        """LSGAN on the real and the (detached) generated motion for both discriminators, plus Eq. 10 on the real."""
+        mask, subject, real = batch["mask"], batch["subject"], batch["motion"]
+        fake = output.motion.detach()
+        loss = torch.zeros((), device=fake.device)
+        if self.style_discriminator is not None:
+            logits, real_scores = self.style_discriminator(real, mask, subject)
+            if len(real_scores):
+                known = subject[(subject >= 0) & (subject < logits.shape[1])]
+                loss = loss + losses.lsgan_discriminator_loss(real_scores, self.style_discriminator(fake, mask, subject)[1])
+                loss = loss + losses.cross_entropy_loss(logits, known)  # Eq. 10
+        if self.sync_discriminator is not None:
+            speech = output.extras["speech_hidden"].detach()
+            loss = loss + losses.lsgan_discriminator_loss(self.sync_discriminator(real, speech, mask),
+                                                          self.sync_discriminator(fake, speech, mask))  # fmt: skip
+        return loss
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        adversaries = [m for m in (self.style_discriminator, self.sync_discriminator) if m is not None]
+        if not adversaries:
+            return super().parameter_groups()
+        adversary = [p for m in adversaries for p in m.parameters()]
+        ids = {id(p) for p in adversary}
+        return {"model": [p for p in self.parameters() if id(p) not in ids], "discriminator": adversary}
+
+    def train_step(self, batch: Batch, objective: Objective, optimizers: Optimizers,
+                   forward: Callable[[Batch], ModelOutput]) -> dict[str, torch.Tensor]:  # fmt: skip
+        """With discriminators: update them on real vs generated motion, then the model on the objective."""
+        if self.sync_discriminator is None:
+            return super().train_step(batch, objective, optimizers, forward)
+        output = forward(batch)
+        discriminator_loss = self.discriminator_loss(batch, output)
+        optimizers.step("discriminator", discriminator_loss)
+        # the updated discriminators score the prediction for the model's adversarial term
+        output.extras["fake_scores"] = self.fake_scores(output.motion, output.extras["speech_hidden"], batch)
+        loss, terms = objective(output, batch)
+        optimizers.step("model", loss)
+        return {"loss": loss, **terms, "discriminator": discriminator_loss}
 
     @torch.no_grad()
     def generate(self, batch: Batch) -> Motion:
@@ -330,6 +441,7 @@ class StyleDurationConfig:
     relative_position: bool = True
     inbetween_prob: float = 0.0
     context_frames: int = 8
+    discriminator_width: int = 128
 
 
 def _inputs(config: StyleDurationConfig) -> InputSpec:
@@ -337,12 +449,15 @@ def _inputs(config: StyleDurationConfig) -> InputSpec:
 
 
 @register_model("style_duration", StyleDurationConfig, inputs=_inputs,
-                presets={"small": {"width": 64, "style_dim": 32, "layers": 2, "heads": 4, "ffn_width": 128},
+                presets={"small": {"width": 64, "style_dim": 32, "layers": 2, "heads": 4, "ffn_width": 128,
+                                   "discriminator_width": 32},
                          "tiny": {"width": 16, "style_dim": 8, "layers": 1, "heads": 2, "ffn_width": 32, "dropout": 0.0,
-                                  "max_distance": 4}})  # fmt: skip
+                                  "max_distance": 4, "discriminator_width": 0},
+                         "adversarial_tiny": {"width": 16, "style_dim": 8, "layers": 1, "heads": 2, "ffn_width": 32,
+                                              "dropout": 0.0, "max_distance": 4, "discriminator_width": 8}})  # fmt: skip
 def style_duration(config: StyleDurationConfig, sizes: DataSizes) -> StyleDuration:
-    """The paper's sizes (W = 256, 4 layers, 4 heads); `small` (W = 64, 2 layers: the synthetic corpus on a CPU)
-    and `tiny` (W = 16, 1 layer: tests)."""
+    """The paper's sizes (W = 256, 4 layers, 4 heads, discriminators); `small` (W = 64, 2 layers: the synthetic
+    corpus on a CPU), `tiny` (W = 16, 1 layer, no discriminators: tests) and `adversarial_tiny` (with them)."""
     options: dict[str, Any] = dict(vars(config))
     return StyleDuration(feature_dim=sizes.feature_dim, motion_dim=sizes.motion_dim, num_subjects=sizes.num_subjects,
                          fps=sizes.fps, kind=sizes.kind, channels=sizes.channel_names(), **options)  # fmt: skip
