@@ -3,6 +3,7 @@ in-betweening masks, style conditioning, determinism, the loss terms, and a shor
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -187,11 +188,7 @@ def test_shapes_extras_and_seeded_determinism() -> None:
 
 
 def test_the_style_reference_changes_the_output() -> None:
-    model = _model()
-    with torch.no_grad():  # trained SALN layers have nonzero gain and bias predictors; untrained ones start at zero
-        for name, param in model.named_parameters():
-            if "affine" in name:
-                param.normal_(std=0.3)
+    model = _trained_like(_model())
     batch = _batch()
     out = model(batch).motion
     other = model({**batch, "style": batch["style"].flip(0)}).motion  # the rows swap references
@@ -302,10 +299,41 @@ def test_one_adversarial_step_of_each_discriminator() -> None:
     assert any(n.startswith("sync_discriminator.") for n in changed)
     assert any(n.startswith("decoder_blocks.") for n in changed)
     # the discriminators' loss on this batch fell after their update; fake scores: style rows then sync rows
-    output = model(batch)
+    assert "fake_scores" not in model(batch).extras  # in training, `train_step` scores after the discriminators' update
+    output = model.eval()(batch)  # validation: the adversarial term needs the scores
     assert output.extras["fake_scores"].shape == (2 * B,)
     assert model.discriminator_loss(batch, output) < values["discriminator"]
     # unknown speakers are left out of the style discriminator
     logits, scores = model.style_discriminator(batch["motion"], batch["mask"], torch.tensor([-1, 1]))
     assert logits.shape == (1, K) and scores.shape == (1,)
     assert model.training_only == ("style_discriminator", "sync_discriminator")
+
+
+# --- emotion transitions at inference ---------------------------------------------------------------------------
+
+
+def _trained_like(model: StyleDuration) -> StyleDuration:
+    """Random SALN gain and bias predictors (untrained ones are zero, so the style would not show)."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "affine" in name:
+                param.normal_(std=0.3)
+    return model
+
+
+def test_style_spans_blend_references_with_in_betweened_transitions() -> None:
+    model = _trained_like(_model())
+    generator = torch.Generator().manual_seed(3)
+    features = torch.randn(1, 40, C, generator=generator)
+    batch = {"features": features, "mask": torch.ones(1, 40), "lengths": torch.tensor([40]), "subject": torch.tensor([-1])}
+    calm, lively = (torch.rand(16, D, generator=generator) * scale for scale in (0.1, 1.0))
+    one = model.generate_spans(batch, [(0, calm.numpy())])
+    assert one.data.shape == (40, D)
+    assert np.allclose(one.data, model.generate({**batch, "style": calm[None], "style_mask": torch.ones(1, 16)}).data, atol=1e-6)
+    two = model.generate_spans(batch, [(0, calm.numpy()), (20, lively.numpy())], transition_frames=8)
+    hard = model.generate_spans(batch, [(0, calm.numpy()), (20, lively.numpy())], transition_frames=0)
+    assert not np.allclose(two.data, one.data, atol=1e-4)  # the second reference shows
+    changed = np.abs(two.data - hard.data).max(axis=1) > 1e-6
+    assert changed[16:24].all() and not changed[:16].any() and not changed[24:].any()  # exactly the 8 masked frames
+    with pytest.raises(InvalidInputError, match="start at frame 0"):
+        model.generate_spans(batch, [(5, calm.numpy())])

@@ -46,7 +46,8 @@ without the discriminators (`adversarial` loss weight 0).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,7 +78,7 @@ from facetalk.models.modules.style_transformer import (
 )
 from facetalk.text.phonemes import PHONE_VOCAB
 from facetalk.train import losses
-from facetalk.types import Motion
+from facetalk.types import Motion, Waveform
 
 if TYPE_CHECKING:
     from facetalk.train.objective import Objective, Optimizers
@@ -86,6 +87,8 @@ PAPER_WIDTH = 256
 PAPER_LAYERS = 4
 PAPER_HEADS = 4
 PHONE_KEYS = ("phone_ids", "phone_tokens", "phone_durations", "phone_lengths")
+DEFAULT_TRANSITION_FRAMES = 24
+"""Masked frames of an in-betweened style transition at inference (0.8 s at 30 fps)."""
 
 
 @dataclass(frozen=True)
@@ -335,7 +338,7 @@ class StyleDuration(Animator):
         inbetween = self._training_inbetween(batch) if self.training and self.inbetween_prob > 0 else None
         motion = self.decode(hidden, batch["mask"], style, inbetween)
         extras["speech_hidden"] = hidden
-        if self.sync_discriminator is not None:
+        if self.sync_discriminator is not None and not self.training:  # `train_step` scores after the discriminators' update
             extras["fake_scores"] = self.fake_scores(motion, hidden, batch)
         return ModelOutput(motion=motion, extras=extras)
 
@@ -391,6 +394,72 @@ class StyleDuration(Animator):
     def generate(self, batch: Batch) -> Motion:
         """Motion for one clip from its speech and the batch's style reference, with predicted phones and durations."""
         return super().generate({key: value for key, value in batch.items() if key not in PHONE_KEYS})
+
+    @torch.no_grad()
+    def generate_spans(self, batch: Batch, references: Sequence[tuple[int, np.ndarray]], *,
+                       transition_frames: int = DEFAULT_TRANSITION_FRAMES) -> Motion:  # fmt: skip
+        """Motion for one clip whose style changes over time, with in-betweened transitions (Fig. 3).
+
+        Each span's frames are generated with its reference's style (predicted phones and durations).
+        Around each change at frame s, the `transition_frames` frames centred on s are generated again by
+        in-betweening: the `context_frames` frames before them are the context, the frame after them the
+        target, and the style is blended linearly from the old span's to the new one's over the gap.
+
+        Args:
+            batch: a batch of one clip, as for `generate` (its `style` is not read).
+            references: (first motion frame, reference motion (T', D)) per span, in time order, the first at 0.
+            transition_frames: masked frames of each transition.
+        """
+        if self.style_encoder is None:
+            raise InvalidInputError("style_duration: the model was trained without style vectors; it takes no references")
+        starts = [int(start) for start, _ in references]
+        if not starts or starts[0] != 0 or starts != sorted(set(starts)):
+            raise InvalidInputError(f"style spans must start at frame 0 and increase, got starts {starts}")
+        was_training = self.training
+        self.eval()
+        try:
+            batch = {key: value for key, value in batch.items() if key not in PHONE_KEYS}
+            mask = batch["mask"]
+            num_frames, device = mask.shape[1], mask.device
+            vectors = [
+                self.encode_style(torch.as_tensor(np.asarray(ref, np.float32), device=device)[None]) for _, ref in references
+            ]
+            styles = torch.cat([v for v in vectors if v is not None])  # (R, S)
+            span = torch.bucketize(torch.arange(num_frames, device=device), torch.tensor(starts[1:], device=device), right=True)
+            style = styles[span][None]  # (1, T, S)
+            hidden, _ = self.speech_hidden(batch, style)
+            motion = self.decode(hidden, mask, style)  # (1, T, D)
+            for index, change in enumerate(starts[1:], start=1):
+                motion = self._transition(motion, hidden, styles[index - 1], styles[index], change, transition_frames)
+        finally:
+            self.train(was_training)
+        data = motion[0].cpu().numpy()
+        if self.kind == "blendshapes":
+            data = np.clip(data, 0.0, 1.0)
+        return Motion(data, self.fps, self.kind, self.channels)  # type: ignore[arg-type]
+
+    def _transition(self, motion: torch.Tensor, hidden: torch.Tensor, before: torch.Tensor, after: torch.Tensor,
+                    change: int, gap: int) -> torch.Tensor:  # fmt: skip
+        """`motion` (1, T, D) with the `gap` frames around frame `change` in-betweened from `before` to `after` (S,)."""
+        num_frames = motion.shape[1]
+        first = max(0, change - gap // 2)  # the first masked frame
+        target = min(num_frames - 1, first + gap)
+        start = max(0, first - self.context_frames)  # the window: context, masked frames, target
+        if target - first < 1:
+            return motion
+        frames = torch.arange(start, target + 1, device=motion.device)
+        known = ((frames < first) | (frames == target)).float()[None]  # (1, W)
+        ramp = ((frames - first + 1).clamp(0, gap + 1) / (target - first + 1)).clamp(
+            0.0, 1.0
+        )  # 0 in the context, 1 at the target
+        style = (before[None, :] * (1.0 - ramp[:, None]) + after[None, :] * ramp[:, None])[None]  # (1, W, S)
+        window = Inbetween(
+            known=known, motion=motion[:, start : target + 1], target=torch.tensor([target - start], device=motion.device)
+        )
+        filled = self.decode(hidden[:, start : target + 1], torch.ones_like(known), style, window)
+        out = motion.clone()
+        out[:, first:target] = filled[:, first - start : target - start]
+        return out
 
     def _style(self, batch: Batch) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """w (B, S) of the batch's reference, and the identity classifier's logits."""
@@ -471,3 +540,37 @@ def style_vectors(model: StyleDuration, references: list[np.ndarray]) -> np.ndar
     if any(row is None for row in rows):
         raise InvalidInputError("style_duration: the model was trained without style vectors")
     return torch.cat([row for row in rows if row is not None]).numpy()
+
+
+def animate_spans(waveform: Waveform, model: str | os.PathLike[str] | StyleDuration,
+                  spans: Sequence[tuple[float, Motion | str | os.PathLike[str]]], *,
+                  transition_frames: int = DEFAULT_TRANSITION_FRAMES) -> Motion:  # fmt: skip
+    """Animate speech with a style reference per time span (e.g. neutral for the first 20 s, angry after),
+    blended by in-betweened transitions (`StyleDuration.generate_spans`). No alignment is needed: the
+    model predicts its phones and durations.
+
+    Args:
+        waveform: the speech.
+        model: a trained `style_duration` model, its directory, or the name of a shipped one.
+        spans: (start in seconds, reference motion or motion file) per span, in time order, the first at 0.
+        transition_frames: masked frames of each transition.
+    """
+    import dataclasses
+
+    from facetalk.audio.rate import num_motion_frames
+    from facetalk.export import read_motion
+    from facetalk.models.base import open_model
+    from facetalk.models.inputs import InputPipeline
+
+    animator = model if isinstance(model, StyleDuration) else open_model(model)[0]
+    if not isinstance(animator, StyleDuration):
+        raise InvalidInputError(f"style spans need a style_duration model, got {animator.spec.name if animator.spec else '?'}")
+    pipeline = InputPipeline.for_model(animator)
+    pipeline.spec = dataclasses.replace(pipeline.spec, phones=False, style=False)  # phones are predicted; references come below
+    frames = num_motion_frames(waveform.duration, animator.fps)
+    clip = pipeline.clip(clip_id="spans", waveform=waveform, fps=animator.fps, num_frames=frames, alignment=None)
+    references = []
+    for start, reference in spans:
+        motion = reference if isinstance(reference, Motion) else read_motion(reference)
+        references.append((round(start * animator.fps), np.asarray(motion.data, np.float32)))
+    return animator.generate_spans(pipeline.batch(clip), references, transition_frames=transition_frames)
