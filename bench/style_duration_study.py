@@ -256,6 +256,7 @@ def main() -> None:
     subjects = list(model.metadata["subjects"])
     token_frames = [np.bincount(pipeline.sample(s).phone_index) for s in train[:200]]
     mean_duration = float(np.mean(np.concatenate([t[t > 0] for t in token_frames])))  # the training tokens' mean
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     recognizer = load_recognizer(shipped_recognizer_path())  # type: ignore[arg-type]
     result: dict[str, Any] = {"run": str(args.run), "parameters": sum(p.numel() for n, p in model.named_parameters()
                                                                      if not n.startswith(model.training_only))}  # fmt: skip
@@ -267,7 +268,6 @@ def main() -> None:
         print(json.dumps(result["style"]))
         result["transitions"] = transitions(model, test, train, recognizer, args.video)
         print(json.dumps(result["transitions"]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_name(args.out.name + "_study.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
