@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ SPAN_STARTS_S = (0.0, 15.0, 30.0, 45.0)
 TRANSITION_LENGTH_S = 60.0
 MIDDLE_S = 6.0
 STYLE_CLIPS = 60
+VIDEO_SIZE = 256
 
 
 def dominant(sample: Sample) -> tuple[int, bool]:
@@ -204,7 +206,9 @@ def transitions(model: StyleDuration, test: list[Sample], train: list[Sample], r
     order = [e for e in order if e in references]
     waveform, alignment = joined(test, TRANSITION_LENGTH_S)
     spans = [(start, references[e].motion) for start, e in zip(SPAN_STARTS_S, order, strict=False)]
-    motion = animate_spans(waveform, model, spans)
+    started = time.perf_counter()
+    motion = animate_spans(waveform, model, spans)  # Whisper tiny.en features, the model, four references
+    seconds_per_second = (time.perf_counter() - started) / waveform.duration
     fps = motion.fps
     change = np.linalg.norm(np.diff(motion.data, axis=0), axis=1)  # (T-1,)
     half = 12 + model.context_frames
@@ -222,7 +226,9 @@ def transitions(model: StyleDuration, test: list[Sample], train: list[Sample], r
         middles[f"{start:.0f}s {emotion}"] = EMOTIONS[recognized(recognizer, Motion(part, fps, "blendshapes", motion.channels))]
     result = {"spans": [f"{s:.0f}s: {e} ({references[e].clip_id})" for (s, _), e in zip(spans, order, strict=False)],
               "p99_change_elsewhere": threshold, "max_change_at_transitions": jumps,
-              "transitions_below_p99": all(j <= threshold for j in jumps), "recognized_in_span_middles": middles}  # fmt: skip
+              "transitions_below_p99": all(j <= threshold for j in jumps), "recognized_in_span_middles": middles,
+              "end_to_end_s_per_s": seconds_per_second}  # fmt: skip
+    print(json.dumps(result), flush=True)
     if video is not None:
         from facetalk.audio import save_wav
         from facetalk.procedural import ProceduralAnimator
@@ -232,7 +238,8 @@ def transitions(model: StyleDuration, test: list[Sample], train: list[Sample], r
         procedural = ProceduralAnimator().animate(alignment, duration=waveform.duration, fps=fps, emotion=schedule)
         wav = video.with_suffix(".wav")
         save_wav(waveform, wav)
-        render_side_by_side([motion, procedural], ["style_duration (reference changes)", "procedural"], video, audio=wav)
+        captions = ["style_duration (reference changes)", "procedural"]
+        render_side_by_side([motion, procedural], captions, video, audio=wav, width=VIDEO_SIZE, height=VIDEO_SIZE)
         wav.unlink()
     return result
 
@@ -267,7 +274,6 @@ def main() -> None:
         result["style"] = style_study(model, pipeline, test, train, recognizer, args.out, args.clips)
         print(json.dumps(result["style"]))
         result["transitions"] = transitions(model, test, train, recognizer, args.video)
-        print(json.dumps(result["transitions"]))
     args.out.with_name(args.out.name + "_study.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
