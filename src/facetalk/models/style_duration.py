@@ -456,9 +456,16 @@ class StyleDuration(Animator):
         window = Inbetween(
             known=known, motion=motion[:, start : target + 1], target=torch.tensor([target - start], device=motion.device)
         )
-        filled = self.decode(hidden[:, start : target + 1], torch.ones_like(known), style, window)
+        filled = self.decode(hidden[:, start : target + 1], torch.ones_like(known), style, window)  # (1, W, D)
+        # seams: the decoder's own output on the last context frame and on the target differs a little from the
+        # motion there; that difference, interpolated linearly across the gap, is taken off the masked frames
+        end_seam = filled[:, target - start] - motion[:, target]  # (1, D)
+        start_seam = filled[:, first - start - 1] - motion[:, first - 1] if first > start else torch.zeros_like(end_seam)
+        weight = torch.arange(1, target - first + 1, device=motion.device, dtype=motion.dtype)[:, None] / (target - first + 1)
         out = motion.clone()
-        out[:, first:target] = filled[:, first - start : target - start]
+        out[:, first:target] = filled[:, first - start : target - start] - (
+            start_seam[:, None] * (1.0 - weight) + end_seam[:, None] * weight
+        )
         return out
 
     def _style(self, batch: Batch) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
