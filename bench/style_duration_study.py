@@ -1,6 +1,6 @@
 """Paper 000's model on the synthetic corpus: the duration model, the style, and emotion transitions.
 
-Measured on a trained `style_duration` run (its `best/` model and the features cached for its config):
+Measured on a trained `style_duration` run (its `best/` model, or `--model`, and the features cached for its config):
 
 1. duration model, on the held-out sentences (`test`): the phoneme predictor's frame accuracy
    (Eq. 3's target) and the duration predictor's mean absolute error in frames on the aligned tokens
@@ -249,13 +249,14 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="output prefix")
+    parser.add_argument("--model", type=Path, default=None, help="the model directory; default RUN/best")
     parser.add_argument("--video", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clips", type=int, default=STYLE_CLIPS, help="test clips generated per style reference")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = load_config(args.run / "config.yaml")
-    model = load_model(args.run / "best")
+    model = load_model(args.model or args.run / "best")
     assert isinstance(model, StyleDuration)
     pipeline = pipeline_for(config, cache_dir(), args.data)
     test = load_clips(config.data, args.data, "test")
@@ -265,7 +266,7 @@ def main() -> None:
     mean_duration = float(np.mean(np.concatenate([t[t > 0] for t in token_frames])))  # the training tokens' mean
     args.out.parent.mkdir(parents=True, exist_ok=True)
     recognizer = load_recognizer(shipped_recognizer_path())  # type: ignore[arg-type]
-    result: dict[str, Any] = {"run": str(args.run), "parameters": sum(p.numel() for n, p in model.named_parameters()
+    result: dict[str, Any] = {"run": str(args.run), "model": str(args.model or args.run / "best"), "parameters": sum(p.numel() for n, p in model.named_parameters()
                                                                      if not n.startswith(model.training_only))}  # fmt: skip
     if model.duration_predictor is not None:
         result["duration_model"] = duration_model(model, pipeline, test, subjects, mean_duration)
