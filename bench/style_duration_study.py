@@ -266,8 +266,8 @@ def main() -> None:
     mean_duration = float(np.mean(np.concatenate([t[t > 0] for t in token_frames])))  # the training tokens' mean
     args.out.parent.mkdir(parents=True, exist_ok=True)
     recognizer = load_recognizer(shipped_recognizer_path())  # type: ignore[arg-type]
-    result: dict[str, Any] = {"run": str(args.run), "model": str(args.model or args.run / "best"), "parameters": sum(p.numel() for n, p in model.named_parameters()
-                                                                     if not n.startswith(model.training_only))}  # fmt: skip
+    parameters = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(model.training_only))
+    result: dict[str, Any] = {"run": str(args.run), "model": str(args.model or args.run / "best"), "parameters": parameters}
     if model.duration_predictor is not None:
         result["duration_model"] = duration_model(model, pipeline, test, subjects, mean_duration)
         print(json.dumps(result["duration_model"]))
