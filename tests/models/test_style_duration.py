@@ -337,3 +337,16 @@ def test_style_spans_blend_references_with_in_betweened_transitions() -> None:
     assert changed[16:24].all() and not changed[:16].any() and not changed[24:].any()  # exactly the 8 masked frames
     with pytest.raises(InvalidInputError, match="start at frame 0"):
         model.generate_spans(batch, [(5, calm.numpy())])
+
+
+def test_rows_without_known_frames_are_decoded_as_without_in_betweening() -> None:
+    model = _model()
+    batch = _batch()
+    style = model.encode_style(batch["style"], batch["style_mask"])
+    hidden, _ = model.speech_hidden(batch, style)
+    known = torch.zeros(B, T)
+    known[0, :3] = 1.0  # only row 0 is in-betweened
+    window = Inbetween(known=known, motion=batch["motion"], target=torch.tensor([11, 9]))
+    out = model.decode(hidden, batch["mask"], style, window)
+    plain = model.decode(hidden, batch["mask"], style)
+    assert torch.allclose(out[1], plain[1], atol=1e-6) and not torch.allclose(out[0], plain[0], atol=1e-4)

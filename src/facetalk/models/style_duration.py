@@ -311,7 +311,8 @@ class StyleDuration(Animator):
             known = inbetween.known[..., None]
             x = x + known * self.known_motion(inbetween.motion)
             to_target = inbetween.target[:, None] - torch.arange(x.shape[1], device=x.device)[None, :]  # (B, T)
-            keyframe = self.keyframe(sinusoidal_embedding(to_target, self.width))  # (B, T, W)
+            rows = (inbetween.known.sum(dim=1) > 0).to(x.dtype)[:, None, None]  # rows without known frames are not in-betweened
+            keyframe = self.keyframe(sinusoidal_embedding(to_target, self.width)) * rows  # (B, T, W)
         x = x * mask[..., None]
         for block in self.decoder_blocks:
             x = block(x if keyframe is None else x + keyframe, mask, style)
