@@ -149,11 +149,17 @@ def test_style_adaptive_layer_norm_starts_as_a_layer_norm_and_follows_the_style(
     assert torch.allclose(first, per_frame, atol=1e-6)
 
 
-def test_inbetweening_hides_exactly_the_masked_frames() -> None:
+def _decoder_inputs() -> tuple[StyleDuration, dict[str, torch.Tensor], torch.Tensor | None, torch.Tensor]:
+    """The tiny model, a batch, its style vectors and H_d."""
     model = _model()
     batch = _batch()
     style = model.encode_style(batch["style"], batch["style_mask"])
     hidden, _ = model.speech_hidden(batch, style)
+    return model, batch, style, hidden
+
+
+def test_inbetweening_hides_exactly_the_masked_frames() -> None:
+    model, batch, style, hidden = _decoder_inputs()
     known = torch.zeros(B, T)
     known[:, :3] = 1.0
     known[0, 11], known[1, 9] = 1.0, 1.0  # the targets: each row's last real frame
@@ -340,10 +346,7 @@ def test_style_spans_blend_references_with_in_betweened_transitions() -> None:
 
 
 def test_rows_without_known_frames_are_decoded_as_without_in_betweening() -> None:
-    model = _model()
-    batch = _batch()
-    style = model.encode_style(batch["style"], batch["style_mask"])
-    hidden, _ = model.speech_hidden(batch, style)
+    model, batch, style, hidden = _decoder_inputs()
     known = torch.zeros(B, T)
     known[0, :3] = 1.0  # only row 0 is in-betweened
     window = Inbetween(known=known, motion=batch["motion"], target=torch.tensor([11, 9]))
