@@ -3,6 +3,8 @@ in-betweening masks, style conditioning, determinism, the loss terms, and a shor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -353,3 +355,24 @@ def test_rows_without_known_frames_are_decoded_as_without_in_betweening() -> Non
     out = model.decode(hidden, batch["mask"], style, window)
     plain = model.decode(hidden, batch["mask"], style)
     assert torch.allclose(out[1], plain[1], atol=1e-6) and not torch.allclose(out[0], plain[0], atol=1e-4)
+
+
+def test_animate_spans_from_a_saved_model_without_an_alignment(tmp_path: Path) -> None:
+    from facetalk.audio import build_encoder
+    from facetalk.face.arkit import ARKIT_NAMES
+    from facetalk.models import save_model
+    from facetalk.models.style_duration import animate_spans
+    from facetalk.types import Motion, Waveform
+
+    dim = build_encoder("mel").dim
+    torch.manual_seed(0)
+    model = _trained_like(build_model(TINY, feature_dim=dim, motion_dim=D, num_subjects=K))  # type: ignore[arg-type]
+    model.metadata = {"features": {"encoder": "mel", "options": {}}, "subjects": ["a", "b", "c"]}
+    save_model(model, tmp_path)
+    t = np.arange(16000, dtype=np.float32) / 16000
+    speech = Waveform(0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)), 16000)
+    calm, lively = (Motion(np.full((20, D), level, np.float32), 30.0, "blendshapes", ARKIT_NAMES) for level in (0.1, 0.6))
+    motion = animate_spans(speech, tmp_path, [(0.0, calm), (0.5, lively)], transition_frames=6)
+    assert motion.data.shape == (30, D) and motion.fps == 30.0 and np.isfinite(motion.data).all()
+    with pytest.raises(InvalidInputError, match="start at frame 0"):
+        animate_spans(speech, tmp_path, [(0.2, calm)])
