@@ -238,6 +238,10 @@ def animate(
     style_ref: Annotated[Path | None, typer.Option(help="Motion file whose speaking style the model takes on.")] = None,
     flame: Annotated[Path | None, typer.Option(help="Your FLAME model file (generic_model.pkl or .npz), for a model "
                                                      "trained on FLAME parameters: the vertices are written too.")] = None,
+    style_span: Annotated[
+        list[str] | None,
+        typer.Option(help="SECONDS:FILE, repeatable: the style of motion FILE from SECONDS on (style_duration models)."),
+    ] = None,
 ) -> None:
     """Animate the embedded face from speech: align, animate, export every format and render a video.
 
@@ -260,10 +264,14 @@ def animate(
         check_formats(formats)  # before the slow part
     except FacetalkError as exc:
         raise usage.BadOptionUsage("--format", str(exc)) from None
-    result = run_animate(
-        speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
-        model=model, style_ref=style_ref, need_alignment=format is not None and TEXTGRID_FORMAT in formats,
-    )  # fmt: skip
+    if style_span:
+        _exclusive(("--style-span", style_span), ("--style-ref", style_ref))
+        result = _animate_spans(speech, model, style_span)
+    else:
+        result = run_animate(
+            speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
+            model=model, style_ref=style_ref, need_alignment=format is not None and TEXTGRID_FORMAT in formats,
+        )  # fmt: skip
     if result.motion.kind == "params":
         typer.echo(f"wrote {write_flame(result.motion, output, name=speech.stem, flame=flame)}")
         return
@@ -338,6 +346,25 @@ def serve(
                              max_upload_bytes=round(max_upload_mb * 2**20), max_duration_s=max_duration)  # fmt: skip
     typer.echo(f"facetalk serving on http://{host}:{port}/ (viewer), ws://{host}:{port}/v1/stream", err=True)
     run_serve(host=host, port=port, settings=settings)
+
+
+def _animate_spans(speech: Path, model: str | None, values: list[str]) -> Any:
+    """`--style-span`: a style_duration model's animation with a style reference per time span."""
+    from facetalk.animate import Animation
+    from facetalk.audio import load_audio
+    from facetalk.models.style_duration import animate_spans
+
+    if model is None:
+        raise usage.BadOptionUsage("--style-span", "--style-span needs --model (a style_duration model)")
+    spans = []
+    for value in values:
+        seconds, _, file = value.partition(":")
+        try:
+            spans.append((float(seconds), Path(file)))
+        except ValueError:
+            raise usage.BadOptionUsage("--style-span", f"expected SECONDS:FILE, got {value!r}") from None
+    waveform = load_audio(speech)
+    return Animation(animate_spans(waveform, model, sorted(spans, key=lambda span: span[0])), waveform, None, None, None)
 
 
 @app.command("align")

@@ -3,6 +3,7 @@
 from facetalk.models import composite_regional as composite_regional  # registers "composite_regional*"
 from facetalk.models import conv_baseline as conv_baseline  # registers "conv_baseline"
 from facetalk.models import emotion_control as emotion_control  # registers "emotion_control*"
+from facetalk.models import style_duration as style_duration  # registers "style_duration*"
 from facetalk.models.base import (
     MODELS,
     Animator,

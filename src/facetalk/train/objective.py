@@ -156,6 +156,47 @@ def prior_smoothness(output: ModelOutput, batch: Batch) -> torch.Tensor:
     return losses.masked_mean(predicted.diff(dim=1).square().mean(dim=-1), pair_mask)
 
 
+@LOSS_TERMS.register("speaker_ce")
+def speaker_ce(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Paper 000's Eq. 1: cross-entropy of the identity classifier on the style vector (`extras["speaker_logits"]`,
+    (B, K)) plus, when predicted, on the content vector behind gradient reversal (`content_speaker_logits`).
+
+    Rows of unknown speakers (subject -1) do not count; a batch without any known speaker gives 0.
+    """
+    logits = _extra(output, "speaker_logits", "speaker_ce")
+    subject = batch["subject"]
+    known = ((subject >= 0) & (subject < logits.shape[-1])).float()  # (B,)
+    labels = subject.clamp(0, logits.shape[-1] - 1)
+    total = losses.cross_entropy_loss(logits, labels, mask=known)
+    if "content_speaker_logits" in output.extras:
+        total = total + losses.cross_entropy_loss(output.extras["content_speaker_logits"], labels, mask=known)
+    return total
+
+
+@LOSS_TERMS.register("phoneme_ce")
+def phoneme_ce(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Paper 000's Eq. 3: frame-level cross-entropy of phone logits (`extras["phone_logits"]`, (B, r·T, P)) against
+    the batch's per-frame phones (`phone_ids`, (B, T), repeated r times), over real frames."""
+    logits = _extra(output, "phone_logits", "phoneme_ce")
+    if "phone_ids" not in batch:
+        raise InvalidInputError("loss term 'phoneme_ce' needs a batch with phones (a model that reads them)")
+    rate = logits.shape[1] // batch["phone_ids"].shape[1]
+    labels = batch["phone_ids"].repeat_interleave(rate, dim=1)  # (B, r·T)
+    return losses.cross_entropy_loss(logits, labels, mask=batch["mask"].repeat_interleave(rate, dim=1))
+
+
+@LOSS_TERMS.register("duration")
+def duration(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Paper 000's Eq. 6: mean absolute error in frames of predicted phone durations (`extras["durations"]`, (B, N))
+    against the batch's `phone_durations`, over the real tokens (`phone_lengths`)."""
+    predicted = _extra(output, "durations", "duration")
+    if "phone_durations" not in batch:
+        raise InvalidInputError("loss term 'duration' needs a batch with phone durations (a model that reads phones)")
+    target = batch["phone_durations"].to(predicted.dtype)
+    tokens = torch.arange(target.shape[1], device=target.device)[None, :] < batch["phone_lengths"][:, None]
+    return losses.masked_mean((predicted - target).abs(), tokens)
+
+
 @dataclass(frozen=True)
 class WeightedTerm:
     """A loss term's weight and options, as a config gives them."""
