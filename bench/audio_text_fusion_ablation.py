@@ -2,8 +2,9 @@
 
 Reads the `facetalk eval` reports under bench/reports/<row>/<test|unseen>/metrics.json and prints, per
 split, the vertex region errors (upper face, lips, whole face; mm) and the ARKit channel MAE of the
-upper face (eye and brow channels, the analogue of the paper's upper-face AUs) and of the lower face
-(mouth and jaw channels), with each row's change against audio only.
+upper face (eye and brow channels, the analogue of the paper's upper-face AUs; the brows, which the
+corpus raises on prominent words, also alone) and of the lower face (mouth and jaw channels), with
+each row's change against audio only.
 
     .venv/bin/python bench/audio_text_fusion_ablation.py [bench/reports]
 """
@@ -33,6 +34,7 @@ def row_values(report: dict) -> dict[str, float]:  # type: ignore[type-arg]
         "lips (mm)": MM_PER_M * metrics["lip_mean"],
         "face (mm)": MM_PER_M * metrics["face_mean"],
         "upper ARKit MAE": sum(channels[n] for n in UPPER) / len(UPPER),
+        "brows ARKit MAE": metrics["blendshape_mae_brows"],
         "lower ARKit MAE": sum(channels[n] for n in LOWER) / len(LOWER),
     }
 
