@@ -1,7 +1,7 @@
 """Seconds of compute per second of animation of the shipped `audio_text_fusion`, stage by stage.
 
 The bundled example (its speech and transcript) tiled to 10 s and 60 s, aligned once (not timed);
-then, best of 3: the 128-bin mel at 30 fps, the MiniLM text features, the model alone, and the three
+then, best of 3 after a warm-up: the 128-bin mel at 30 fps, the MiniLM text features, the model alone, and the three
 together (what `facetalk animate --model audio_text_fusion` spends beyond loading, alignment and export).
 
     .venv/bin/python bench/audio_text_fusion_speed.py [--threads 2]
@@ -10,11 +10,10 @@ together (what `facetalk animate --model audio_text_fusion` spends beyond loadin
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from composite_regional_speed import LENGTHS_S, best_of, tiled  # bench/ is on the path when run as a script
 
 from facetalk.assets import asset_path
 from facetalk.audio import load_audio
@@ -22,19 +21,6 @@ from facetalk.audio.rate import num_motion_frames
 from facetalk.models.base import Conditions, open_model
 from facetalk.models.inputs import InputPipeline
 from facetalk.text.align import align
-from facetalk.types import Waveform
-
-DURATIONS_S = (10.0, 60.0)
-REPEATS = 3
-
-
-def best_of(run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -47,10 +33,9 @@ def main() -> None:
     text = asset_path("speech/example.txt").read_text().strip()
     print("| audio | mel | text features (MiniLM) | model alone | together |")
     print("|---|---|---|---|---|")
-    for duration in DURATIONS_S:
+    for duration in LENGTHS_S:
         repeats = int(np.ceil(duration / speech.duration))
-        samples = np.tile(speech.samples, repeats)[: int(duration * speech.sample_rate)]
-        waveform = Waveform(samples, speech.sample_rate)
+        waveform = tiled(speech, duration)
         alignment = align(waveform, " ".join([text] * repeats))
         frames = num_motion_frames(waveform.duration, model.fps)
         mel = best_of(lambda: pipeline.speech_features(waveform, fps=model.fps, num_frames=frames))  # noqa: B023
