@@ -1,5 +1,6 @@
 """Speech-to-motion models: the `Animator` interface, the `MODELS` registry, saving and loading."""
 
+from facetalk.models import audio_text_fusion as audio_text_fusion  # registers "audio_text_fusion*"
 from facetalk.models import composite_regional as composite_regional  # registers "composite_regional*"
 from facetalk.models import conv_baseline as conv_baseline  # registers "conv_baseline"
 from facetalk.models import emotion_control as emotion_control  # registers "emotion_control*"
