@@ -55,6 +55,7 @@ def animate(
     seed: int = 0,
     model: str | None = None,
     style_ref: str | os.PathLike[str] | Motion | None = None,
+    subject: str | None = None,
     need_alignment: bool = True,
 ) -> Animation:
     """Animate the default face from speech.
@@ -89,7 +90,8 @@ def animate(
     alignment: AlignmentResult | None = None
     if model is not None:
         alignment = align(waveform, text) if need_alignment else None
-        motion = animate_with_model(waveform, model, alignment=alignment, text=text, emotion=emotion, style_ref=style_ref)
+        motion = animate_with_model(waveform, model, alignment=alignment, text=text, emotion=emotion, style_ref=style_ref,
+                                    subject=subject)  # fmt: skip
     else:
         alignment = align(waveform, text)
         prosody = extract_prosody(waveform, fps=fps)
@@ -107,7 +109,8 @@ STYLE_REF_FILE = "style_ref.npz"
 
 def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment | None = None, text: str | None = None,
                        emotion: EmotionSchedule | None = None,
-                       style_ref: str | os.PathLike[str] | Motion | None = None) -> Motion:  # fmt: skip
+                       style_ref: str | os.PathLike[str] | Motion | None = None,
+                       subject: str | None = None) -> Motion:  # fmt: skip
     """ARKit-52 motion of the default face from a trained model, fed by its input pipeline.
 
     Vertex models must have been trained on the default face's topology (478 vertices, like the
@@ -123,6 +126,7 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
         emotion: the requested emotion over time, for models that take one.
         style_ref: a motion (or a motion file) whose speaking style to take on, for models that take
             one; default: the reference shipped with the model.
+        subject: the training speaker whose style a speaker-conditioned model takes; None: an unseen speaker.
     """
     from facetalk.audio.rate import num_motion_frames
     from facetalk.errors import InvalidInputError
@@ -152,10 +156,27 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
     frames = num_motion_frames(waveform.duration, animator.fps)
     clip = pipeline.clip(clip_id=str(directory), waveform=waveform, fps=animator.fps, num_frames=frames, alignment=alignment,
                          template=neutral)  # fmt: skip
-    conditions = Conditions(emotion=emotion.at_frames(frames, animator.fps) if emotion is not None else None,
+    conditions = Conditions(subject=subject_index(animator.metadata.get("subjects", []), subject, directory),
+                            emotion=emotion.at_frames(frames, animator.fps) if emotion is not None else None,
                             style=None if style is None else style.data, style_template=neutral)  # fmt: skip
     motion = animator.generate(pipeline.batch(clip, conditions))
     return rig.fit_motion(motion) if motion.kind == "vertices" else motion
+
+
+def subject_index(subjects: Sequence[str], subject: str | None, model: os.PathLike[str] | str) -> int:
+    """The index of training speaker `subject` among a model's `subjects`; -1 (an unseen speaker) for None.
+
+    Raises:
+        InvalidInputError: the model has no training speaker of that name.
+    """
+    from facetalk.errors import InvalidInputError
+
+    if subject is None:
+        return -1
+    if subject not in subjects:
+        known = ", ".join(subjects) or "none"
+        raise InvalidInputError(f"{model}: no training speaker {subject!r} (the model's speakers: {known})")
+    return list(subjects).index(subject)
 
 
 def check_formats(formats: Sequence[str]) -> None:

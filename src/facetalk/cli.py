@@ -234,6 +234,9 @@ def animate(
         str | None, typer.Option(help="A trained model (directory or shipped name, e.g. composite_regional).")
     ] = None,
     style_ref: Annotated[Path | None, typer.Option(help="Motion file whose speaking style the model takes on.")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Training speaker whose style a speaker-conditioned model takes (e.g. spk03).")
+    ] = None,
 ) -> None:
     """Animate the embedded face from speech: align, animate, export every format and render a video."""
     from facetalk.animate import TEXTGRID_FORMAT, check_formats, write_animation
@@ -255,7 +258,7 @@ def animate(
         raise usage.BadOptionUsage("--format", str(exc)) from None
     result = run_animate(
         speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
-        model=model, style_ref=style_ref, need_alignment=model is None or TEXTGRID_FORMAT in formats,
+        model=model, style_ref=style_ref, subject=subject, need_alignment=model is None or TEXTGRID_FORMAT in formats,
     )  # fmt: skip
     for path in write_animation(result, output, name=speech.stem, formats=formats):
         typer.echo(f"wrote {path}")

@@ -2,6 +2,8 @@
 
 from facetalk.models import composite_regional as composite_regional  # registers "composite_regional*"
 from facetalk.models import conv_baseline as conv_baseline  # registers "conv_baseline"
+from facetalk.models import faceformer as faceformer  # registers "faceformer*"
+from facetalk.models import voca as voca  # registers "voca*"
 from facetalk.models.base import (
     MODELS,
     Animator,
