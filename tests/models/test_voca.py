@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from facetalk.data.collate import Batch
@@ -78,3 +79,12 @@ def test_overfits_one_clip_with_position_and_velocity_losses() -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.05 * losses[0]
+
+
+def test_subject_names_a_training_speaker() -> None:
+    from facetalk.animate import subject_index
+    from facetalk.errors import InvalidInputError
+
+    assert subject_index(["spk00", "spk03"], "spk03", "m") == 1 and subject_index(["spk00"], None, "m") == -1
+    with pytest.raises(InvalidInputError, match=r"m: no training speaker 'bob' \(the model's speakers: spk00\)"):
+        subject_index(["spk00"], "bob", "m")
