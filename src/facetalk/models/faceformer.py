@@ -188,10 +188,11 @@ class BiasedAttention(nn.Module):
         keys, values = self.key_value(context).chunk(2, dim=-1)
         return self._split(keys), self._split(values)
 
-    def attend(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """Queries from x (B, T_q, E) over keys and values (B, H, T_k, E/H) with bias (H or 1, T_q, T_k): (B, T_q, E)."""
+    def attend(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """Queries from x (B, T_q, E) over keys and values (B, H, T_k, E/H) with bias (H or 1, T_q, T_k) or none: (B, T_q, E)."""
         dropout = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(self._split(self.query(x)), keys, values, attn_mask=bias[None], dropout_p=dropout)
+        mask = None if bias is None else bias[None]
+        out = F.scaled_dot_product_attention(self._split(self.query(x)), keys, values, attn_mask=mask, dropout_p=dropout)
         return self.out(out.transpose(1, 2).flatten(2))  # (B, T_q, E)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -227,7 +228,7 @@ class DecoderLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def _rest(self, x: torch.Tensor, attended: torch.Tensor, speech_keys: torch.Tensor, speech_values: torch.Tensor,
-              cross_bias: torch.Tensor) -> torch.Tensor:  # fmt: skip
+              cross_bias: torch.Tensor | None) -> torch.Tensor:  # fmt: skip
         """Everything after the self-attention: residual and norm, cross-attention, feed-forward."""
         x = self.norms[0](x + self.drop(attended))
         x = self.norms[1](x + self.drop(self.cross_attention.attend(x, speech_keys, speech_values, cross_bias)))
@@ -237,15 +238,15 @@ class DecoderLayer(nn.Module):
         """All frames at once: x (B, T, E), speech (B, F, E), biases (H, T, T) and (1, T, F); returns (B, T, E)."""
         return self._rest(x, self.self_attention(x, x, self_bias), *self.cross_attention.keys_values(speech), cross_bias)
 
-    def step(self, x: torch.Tensor, frame: int, cache: LayerCache, self_bias: torch.Tensor,
-             cross_bias: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """Frame `frame` alone: x (B, 1, E), its bias rows (H, 1, frame + 1) and (1, 1, F); keeps its keys and values."""
+    def step(self, x: torch.Tensor, frame: int, cache: LayerCache, self_bias: torch.Tensor, speech: slice) -> torch.Tensor:
+        """Frame `frame` alone: x (B, 1, E), its self-attention bias row (H, 1, frame + 1), and the span of speech
+        frames its alignment bias lets it see (the others would get zero weight); keeps its keys and values."""
         keys, values = self.self_attention.keys_values(x)  # (B, H, 1, E/H) each
         cache.keys[:, :, frame : frame + 1] = keys
         cache.values[:, :, frame : frame + 1] = values
         past = slice(0, frame + 1)
         attended = self.self_attention.attend(x, cache.keys[:, :, past], cache.values[:, :, past], self_bias)
-        return self._rest(x, attended, cache.speech_keys, cache.speech_values, cross_bias)
+        return self._rest(x, attended, cache.speech_keys[:, :, speech], cache.speech_values[:, :, speech], None)
 
 
 # --- The model ------------------------------------------------------------------------------------
@@ -387,14 +388,16 @@ class FaceFormer(Animator):
             caches.append(LayerCache(empty, empty.clone(), *layer.cross_attention.keys_values(memory)))
         # rows of the biases, built once: frame t's self-attention bias over frames 0..t is -m_h·steps[t - j]
         steps_back = periodic_distance(num_frames, self.period).flip(0).to(memory)  # (T,): steps[T - 1 - k]
-        cross_bias = alignment_bias(num_frames, memory.shape[1]).to(memory)  # (T, F)
+        visible = alignment_bias(num_frames, memory.shape[1]) == 0  # (T, F): a contiguous span per frame
+        first, count = visible.int().argmax(dim=1).tolist(), visible.sum(dim=1).tolist()
         previous = memory.new_zeros(batch_size, 1, self.motion_dim)  # (B, 1, D): the zero offset
         out = memory.new_empty(batch_size, num_frames, self.motion_dim)
         for frame in range(num_frames):
             x = self._inputs(previous, style, frame)  # (B, 1, E)
             self_bias = -self.slopes[:, None, None] * steps_back[num_frames - 1 - frame :][None, None]  # (H, 1, t + 1)
+            speech = slice(first[frame], first[frame] + count[frame])
             for layer, cache in zip(layers, caches, strict=True):
-                x = layer.step(x, frame, cache, self_bias, cross_bias[None, frame : frame + 1])
+                x = layer.step(x, frame, cache, self_bias, speech)
             previous = self.motion_decoder(x)  # (B, 1, D)
             out[:, frame : frame + 1] = previous
         return out
