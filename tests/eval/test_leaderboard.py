@@ -75,3 +75,14 @@ def test_speed_record_round_trip_and_a_bad_file(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"model": "x"}))
     with pytest.raises(InvalidInputError, match="not a leaderboard speed record"):
         SpeedRecord.read(tmp_path / "bad.json")
+
+
+def test_the_side_by_side_speed_run_renders_as_ratios_to_the_reference(tmp_path: Path) -> None:
+    run = {"reference": "faceformer", "threads": 2, "clip_seconds": 60.0, "repeats": 3,
+           "models": [{"row": "voca", "model": "voca", "kind": "voca", "alone_s_per_s": 0.002},
+                      {"row": "faceformer", "model": "faceformer", "kind": "faceformer", "alone_s_per_s": 0.03}],
+           "growth": [{"seconds": 10.0, "s_per_s": 0.02}, {"seconds": 60.0, "s_per_s": 0.03}]}  # fmt: skip
+    (tmp_path / "speed_side_by_side.json").write_text(json.dumps(run))
+    text = render_leaderboard(tmp_path)
+    assert "| `voca` | voca | 0.0020 | 15.0× |" in text and "| `faceformer` | faceformer | 0.0300 | 1.0× |" in text
+    assert "| 60 s | 0.0300 | 1.80 |" in text
