@@ -370,12 +370,8 @@ def composite_regional(config: CompositeRegionalConfig, sizes: DataSizes) -> Com
     """The paper's sizes: E = 256, ResNet-18 widths (64, 128, 256, 512) in the decoder and the face encoder.
     Presets: `small` (E = 128, widths 32-256: trains on a 2-core CPU, the shipped synthetic-corpus model)
     and `tiny` (E = 16, widths 8-16: tests). The reference motion, not a speaker id, carries the style."""
-    speech_encoder = None
-    if config.encoder is not None:
-        speech_encoder = fine_tuned_encoder(config.encoder, config.encoder_options)
-        if speech_encoder.dim != sizes.feature_dim:
-            raise InvalidInputError(f"composite_regional: feature_dim {sizes.feature_dim} does not match encoder "
-                                    f"{config.encoder!r} ({speech_encoder.dim} channels)")  # fmt: skip
+    speech_encoder = fine_tuned_encoder(config.encoder, config.encoder_options, feature_dim=sizes.feature_dim,
+                                        model="composite_regional")
     return CompositeRegional(speech_dim=sizes.feature_dim, motion_dim=sizes.motion_dim, embed_dim=config.embed_dim,
                              decoder_widths=config.widths, encoder_widths=config.widths, composite=config.composite,
                              motion_scale=config.motion_scale, speech_encoder=speech_encoder,

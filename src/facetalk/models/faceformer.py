@@ -437,12 +437,8 @@ def _inputs(config: FaceFormerConfig) -> InputSpec:
 def faceformer(config: FaceFormerConfig, sizes: DataSizes) -> FaceFormer:
     """The paper's VOCASET sizes (E = 64, 4 heads, 1 layer, p = 30); `biwi` its BIWI sizes (E = 128, p = 25);
     `tiny` for tests. The speaker one-hot carries the style."""
-    speech_encoder = None
-    if config.encoder is not None:
-        speech_encoder = fine_tuned_encoder(config.encoder, config.encoder_options)
-        if speech_encoder.dim != sizes.feature_dim:
-            raise InvalidInputError(f"faceformer: feature_dim {sizes.feature_dim} does not match encoder "
-                                    f"{config.encoder!r} ({speech_encoder.dim} channels)")  # fmt: skip
+    speech_encoder = fine_tuned_encoder(config.encoder, config.encoder_options, feature_dim=sizes.feature_dim,
+                                        model="faceformer")
     return FaceFormer(speech_dim=sizes.feature_dim, motion_dim=sizes.motion_dim, num_subjects=sizes.num_subjects,
                       dim=config.dim, heads=config.heads, layers=config.layers, period=config.period,
                       dropout=config.dropout, teacher_forcing=config.teacher_forcing,

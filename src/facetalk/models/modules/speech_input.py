@@ -40,14 +40,23 @@ def resample_frames(frames: torch.Tensor, *, frame_rate: float, fps: float, num_
     return (1.0 - fraction) * frames[:, left] + fraction * frames[:, right]  # (B, T, C)
 
 
-def fine_tuned_encoder(name: str, options: dict[str, Any]) -> SpeechEncoder:
-    """The registered speech encoder `name`, trainable unless `options` says `freeze: true`."""
+def fine_tuned_encoder(name: str | None, options: dict[str, Any], *, feature_dim: int, model: str) -> SpeechEncoder | None:
+    """The registered speech encoder `name` to fine-tune end to end (trainable unless `options` says
+    `freeze: true`); None for a model that reads cached features (`name` None).
+
+    Raises:
+        InvalidInputError: the encoder's channels are not the `feature_dim` the model is built for.
+    """
+    if name is None:
+        return None
     from facetalk.audio import build_encoder
 
     options = dict(options)
     freeze = bool(options.pop("freeze", False))  # builders freeze by default; here fine-tuning is the point
     encoder = build_encoder(name, **options)
     encoder.requires_grad_(not freeze)
+    if encoder.dim != feature_dim:
+        raise InvalidInputError(f"{model}: feature_dim {feature_dim} does not match encoder {name!r} ({encoder.dim} channels)")
     return encoder
 
 
