@@ -75,15 +75,18 @@ def procedural_speed(waveform: Waveform) -> tuple[float, float]:
     return best_of(alone) / waveform.duration, end_to_end / waveform.duration
 
 
-def run(row: str, model: str, *, data: Path, threads: int, skip_eval: bool) -> None:
-    """Evaluate `model` on both splits and time it, into `bench/reports/<row>/`."""
+def run(row: str, model: str, *, data: Path, threads: int, eval_threads: int, skip_eval: bool) -> None:
+    """Evaluate `model` on both splits (with `eval_threads` torch threads) and time it (with `threads`), into
+    `bench/reports/<row>/`."""
     from facetalk.eval.evaluate import evaluate
     from facetalk.eval.report import write_report
 
     out = REPORTS / row
     if not skip_eval:
-        write_report(evaluate(model, data, split="test"), out / TEST_DIR, plots=False)
-        write_report(evaluate(model, data, split="test_unseen_speaker", diversity_conditions=0), out / UNSEEN_DIR, plots=False)
+        torch.set_num_threads(eval_threads)
+        write_report(evaluate(model, data, split="test", progress=False), out / TEST_DIR, plots=False)
+        unseen = evaluate(model, data, split="test_unseen_speaker", diversity_conditions=0, progress=False)
+        write_report(unseen, out / UNSEEN_DIR, plots=False)
     torch.set_num_threads(threads)
     waveform = speech()
     if model == PROCEDURAL:
@@ -132,7 +135,8 @@ def main() -> None:
     run_parser.add_argument("row")
     run_parser.add_argument("--model", required=True, help="model directory, shipped model name, or procedural")
     run_parser.add_argument("--data", type=Path, default=CORPUS, help="the synthetic corpus")
-    run_parser.add_argument("--threads", type=int, default=2)
+    run_parser.add_argument("--threads", type=int, default=2, help="torch threads of the timing")
+    run_parser.add_argument("--eval-threads", type=int, default=1, help="torch threads of the evaluations")
     run_parser.add_argument("--skip-eval", action="store_true", help="only time the model")
     render_parser = commands.add_parser("render", help="write the tables into docs/benchmarks.md")
     render_parser.add_argument("--reports", type=Path, default=REPORTS)
@@ -143,7 +147,8 @@ def main() -> None:
     ratio_parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     commands_: dict[str, Callable[[], None]] = {
-        "run": lambda: run(args.row, args.model, data=args.data, threads=args.threads, skip_eval=args.skip_eval),
+        "run": lambda: run(args.row, args.model, data=args.data, threads=args.threads, eval_threads=args.eval_threads,
+                            skip_eval=args.skip_eval),
         "render": lambda: update_document(args.document, render_leaderboard(args.reports)),
         "ratio": lambda: ratio(args.models, reference=args.reference, threads=args.threads),
     }
