@@ -57,8 +57,9 @@ def speech(seconds: float = CLIP_SECONDS) -> Waveform:
     return tiled(load_audio(asset_path("speech/example.wav")), seconds)
 
 
-def procedural_speed(waveform: Waveform) -> tuple[float, float]:
-    """The procedural animator's seconds per second: from the alignment, and from the waveform (`facetalk.animate`)."""
+def procedural_speed(waveform: Waveform, *, end_to_end: bool = True) -> tuple[float, float | None]:
+    """The procedural animator's seconds per second: from the alignment, and from the waveform (`facetalk.animate`;
+    None unless `end_to_end`)."""
     from facetalk import animate
     from facetalk.audio.prosody import extract_prosody
     from facetalk.procedural import PERSONAS, ProceduralAnimator
@@ -71,8 +72,11 @@ def procedural_speed(waveform: Waveform) -> tuple[float, float]:
     def alone() -> object:
         return animator.animate(alignment, duration=waveform.duration, fps=30.0, persona=PERSONAS["neutral"], prosody=prosody)
 
-    end_to_end = best_of(lambda: animate(waveform), repeats=1)  # transcription dominates: one timed run is plenty
-    return best_of(alone) / waveform.duration, end_to_end / waveform.duration
+    alone_s_per_s = best_of(alone) / waveform.duration
+    if not end_to_end:
+        return alone_s_per_s, None
+    # one timed run end to end: transcription dominates it
+    return alone_s_per_s, best_of(lambda: animate(waveform), repeats=1) / waveform.duration
 
 
 def run(row: str, model: str, *, data: Path, threads: int, eval_threads: int, skip_eval: bool) -> None:
@@ -90,11 +94,12 @@ def run(row: str, model: str, *, data: Path, threads: int, eval_threads: int, sk
     torch.set_num_threads(threads)
     waveform = speech()
     if model == PROCEDURAL:
-        alone, end_to_end, parameters = *procedural_speed(waveform), 0
+        (alone, end_to_end), parameters = procedural_speed(waveform), 0
     else:
         animator, directory = open_model(model)
         alone, end_to_end = model_speed(animator, directory, waveform)
         parameters = parameter_count(animator)
+    assert end_to_end is not None
     record = SpeedRecord(model=model, clip_seconds=CLIP_SECONDS, alone_s_per_s=alone, end_to_end_s_per_s=end_to_end,
                          parameters=parameters, threads=threads)  # fmt: skip
     record.write(out / SPEED_FILE)
@@ -110,17 +115,17 @@ def ratio(entries: list[str], *, reference: str, threads: int) -> None:
         row, _, model = entry.partition("=")
         model = model or row
         if model == PROCEDURAL:
-            alone = procedural_speed(waveform)[0]
+            alone = procedural_speed(waveform, end_to_end=False)[0]
             kind = "rules (from the alignment)"
         else:
             animator, directory = open_model(model)
-            alone = model_speed(animator, directory, waveform)[0]
+            alone = model_speed(animator, directory, waveform, end_to_end=False)[0]
             kind = f"{animator.spec.name if animator.spec else model}, {parameter_count(animator) / 1e6:.2f} M parameters"
         models.append({"row": row, "model": model, "kind": kind, "alone_s_per_s": alone})
         print(models[-1])
     reference_model = next(m["model"] for m in models if m["row"] == reference)
     animator, directory = open_model(reference_model)
-    growth = [{"seconds": s, "s_per_s": model_speed(animator, directory, speech(s))[0]} for s in GROWTH_SECONDS]
+    growth = [{"seconds": s, "s_per_s": model_speed(animator, directory, speech(s), end_to_end=False)[0]} for s in GROWTH_SECONDS]
     print(growth)
     record = {"reference": reference, "threads": threads, "clip_seconds": CLIP_SECONDS, "repeats": REPEATS,
               "models": models, "growth": growth}  # fmt: skip

@@ -74,11 +74,13 @@ def model_inputs(model: Animator, directory: Path | None, waveform: Waveform, *,
     return build
 
 
-def model_speed(model: Animator, directory: Path | None, waveform: Waveform) -> tuple[float, float]:
+def model_speed(model: Animator, directory: Path | None, waveform: Waveform, *,
+                end_to_end: bool = True) -> tuple[float, float | None]:  # fmt: skip
     """Seconds of compute per second of animation of `model` on `waveform`: the model alone (from a batch
-    built beforehand) and end to end (speech encoding, the batch, and the model)."""
+    built beforehand) and end to end (speech encoding, the batch, and the model; None unless `end_to_end`)."""
     inputs = model_inputs(model, directory, waveform)
     batch = inputs()
-    alone = best_of(lambda: model.generate(batch))
-    end_to_end = best_of(lambda: model.generate(inputs()))
-    return alone / waveform.duration, end_to_end / waveform.duration
+    alone = best_of(lambda: model.generate(batch)) / waveform.duration
+    if not end_to_end:
+        return alone, None
+    return alone, best_of(lambda: model.generate(inputs())) / waveform.duration
