@@ -141,7 +141,8 @@ def _parameters(count: int) -> str:
 def _speed_comparison(path: Path) -> list[str]:
     data = read_json(path, what="side-by-side speed record")
     reference = data["reference"]
-    lines = [f"Side by side in one run ({data['threads']} threads, the same {data['clip_seconds']:.0f}-second clip, "
+    threads = f"{data['threads']} thread" + ("s" if data["threads"] != 1 else "")
+    lines = [f"Side by side in one run ({threads}, the same {data['clip_seconds']:.0f}-second clip, "
              f"best of {data['repeats']}): seconds of compute per second of animation, the model alone, and "
              f"`{reference}` relative to each.", "",
              "| model | kind | s/s model alone | " + f"`{reference}` / model |", "|---|---|---|---|"]  # fmt: skip
