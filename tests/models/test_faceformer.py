@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from facetalk.data.collate import Batch
-from facetalk.models import Conditions, build_model
+from facetalk.models import Animator, Conditions, build_model
 from facetalk.models.faceformer import (
-    FaceFormer,
     PeriodicPositionalEncoding,
     alibi_slopes,
     alignment_bias,
@@ -22,15 +21,7 @@ from facetalk.models.faceformer import (
 C, D, T, SUBJECTS = 8, 15, 24, 3
 
 
-def _model(seed: int = 0, **options: object) -> FaceFormer:
-    """faceformer_tiny with random weights everywhere (its motion decoder starts at zero)."""
-    torch.manual_seed(seed)
-    model = build_model("faceformer_tiny", feature_dim=C, motion_dim=D, num_subjects=SUBJECTS, kind="vertices", **options)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(0.3 * torch.randn_like(param))
-    assert isinstance(model, FaceFormer)
-    return model.eval()
+RandomModel = Callable[..., Animator]
 
 
 def _batch(seed: int = 1, frames: int = T) -> Batch:
@@ -73,16 +64,16 @@ def test_periodic_positional_encoding_repeats_every_period() -> None:
     assert torch.equal(encoding(torch.zeros(1, 2, 8), start=5)[0], out[5:7])
 
 
-def test_shapes_in_training_and_generation() -> None:
-    model = _model()
+def test_shapes_in_training_and_generation(random_vertex_model: RandomModel) -> None:
+    model = random_vertex_model("faceformer_tiny")
     assert model.train()(_batch()).motion.shape == (2, T, D)
     assert model.eval()(_batch()).motion.shape == (2, T, D)
 
 
 @pytest.mark.parametrize("mode", ["teacher_forced", "autoregressive"])
-def test_causal_frame_t_ignores_frame_t_plus_one(mode: str) -> None:
+def test_causal_frame_t_ignores_frame_t_plus_one(mode: str, random_vertex_model: RandomModel) -> None:
     """Changing the speech (and the target motion) from frame t + 1 on leaves the output up to frame t unchanged."""
-    model = _model(dropout=0.0)
+    model = random_vertex_model("faceformer_tiny", dropout=0.0)
     model.train(mode == "teacher_forced")
     batch = _batch()
     t = 10
@@ -96,8 +87,10 @@ def test_causal_frame_t_ignores_frame_t_plus_one(mode: str) -> None:
     assert not torch.allclose(before[:, t + 1 :], after[:, t + 1 :])
 
 
-def test_cached_generation_equals_recomputation_and_teacher_forcing_on_its_own_output() -> None:
-    model = _model(dropout=0.0)
+def test_cached_generation_equals_recomputation_and_teacher_forcing_on_its_own_output(
+    random_vertex_model: RandomModel,
+) -> None:
+    model = random_vertex_model("faceformer_tiny", dropout=0.0)
     batch = _batch()
     cached = model.eval()(batch).motion  # one frame at a time with the key/value cache
     model.train()
@@ -108,8 +101,9 @@ def test_cached_generation_equals_recomputation_and_teacher_forcing_on_its_own_o
     assert torch.allclose(cached, recomputed, atol=1e-5) and torch.allclose(cached, forced, atol=1e-5)
 
 
-def test_generate_takes_the_chosen_training_speakers_style(clip_batch: Callable[..., Batch]) -> None:
-    model = _model()
+def test_generate_takes_the_chosen_training_speakers_style(clip_batch: Callable[..., Batch],
+                                                           random_vertex_model: RandomModel) -> None:  # fmt: skip
+    model = random_vertex_model("faceformer_tiny")
     features = np.random.default_rng(0).standard_normal((T, C)).astype(np.float32)
     template = np.zeros(D, np.float32)
     motions = [model.generate(clip_batch(model, features, Conditions(subject=s, template=template))).data for s in (0, 1, -1)]

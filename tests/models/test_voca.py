@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
 from facetalk.data.collate import Batch
-from facetalk.models import build_model
+from facetalk.models import Animator, build_model
 from facetalk.models.modules.conditioning import subject_one_hot
-from facetalk.models.voca import Voca
 
 C, D, T, SUBJECTS = 8, 15, 24, 3
 WINDOW = 8  # voca_tiny's
 
 
-def _model(seed: int = 0, **options: object) -> Voca:
-    """voca_tiny with random weights everywhere (its decoder starts at zero)."""
-    torch.manual_seed(seed)
-    model = build_model("voca_tiny", feature_dim=C, motion_dim=D, num_subjects=SUBJECTS, kind="vertices", **options)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.copy_(0.3 * torch.randn_like(param))
-    assert isinstance(model, Voca)
-    return model.eval()
+RandomModel = Callable[..., Animator]
 
 
 def _batch(seed: int = 1) -> Batch:
@@ -31,30 +24,32 @@ def _batch(seed: int = 1) -> Batch:
             "template": torch.randn(2, D, generator=generator)}  # fmt: skip
 
 
-def test_shapes_and_the_untrained_model_outputs_the_template() -> None:
+def test_shapes_and_the_untrained_model_outputs_the_template(random_vertex_model: RandomModel) -> None:
     batch = _batch()
-    assert _model()(batch).motion.shape == (2, T, D)
+    assert random_vertex_model("voca_tiny")(batch).motion.shape == (2, T, D)
     untrained = build_model("voca_tiny", feature_dim=C, motion_dim=D, num_subjects=SUBJECTS, kind="vertices")
     assert torch.equal(untrained(batch).motion, batch["template"][:, None, :].expand(-1, T, -1))
 
 
-def test_each_frame_reads_only_its_window() -> None:
+def test_each_frame_reads_only_its_window(random_vertex_model: RandomModel) -> None:
     """Frame t reads speech frames t - W/2 ... t + W/2 - 1: a change at frame 10 reaches frames 7 to 14 only."""
-    model, batch = _model(), _batch()
+    model, batch = random_vertex_model("voca_tiny"), _batch()
     changed = {**batch, "features": batch["features"].clone()}
     changed["features"][:, 10] += 3.0
     moved = (model(batch).motion - model(changed).motion).abs().amax(dim=(0, 2)) > 0  # (T,)
     assert moved.nonzero().flatten().tolist() == list(range(10 - WINDOW // 2 + 1, 10 + WINDOW // 2 + 1))
 
 
-def test_projected_input_reads_the_features_through_input_dim() -> None:
-    model = _model(input_dim=5)
+def test_projected_input_reads_the_features_through_input_dim(random_vertex_model: RandomModel) -> None:
+    model = random_vertex_model("voca_tiny", input_dim=5)
     assert model.projection is not None and model.projection.out_features == 5
     assert model(_batch()).motion.shape == (2, T, D)
 
 
-def test_speaker_one_hot_changes_the_output_and_an_unseen_speaker_is_the_average() -> None:
-    model, batch = _model(), _batch()
+def test_speaker_one_hot_changes_the_output_and_an_unseen_speaker_is_the_average(
+    random_vertex_model: RandomModel,
+) -> None:
+    model, batch = random_vertex_model("voca_tiny"), _batch()
     other = model({**batch, "subject": torch.tensor([1, 2])}).motion
     assert not torch.allclose(other[0], model(batch).motion[0]) and torch.equal(other[1], model(batch).motion[1])
     assert torch.allclose(subject_one_hot(torch.tensor([1, -1, 7]), 4),
