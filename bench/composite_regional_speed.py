@@ -16,42 +16,19 @@ at the same speed as trained ones. Paper 001 reports 0.007 s per second of anima
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
+from timing import best_of, model_inputs, parameter_count, tiled
 
-from facetalk.animate import STYLE_REF_FILE
 from facetalk.assets import asset_path
 from facetalk.audio import load_audio
-from facetalk.audio.rate import num_motion_frames
-from facetalk.export import read_motion
 from facetalk.face.default_face import default_rig
-from facetalk.models.base import Animator, Conditions, build_model, load_model, pretrained_path
-from facetalk.models.inputs import InputPipeline
-from facetalk.types import Motion, Waveform
+from facetalk.models.base import Animator, build_model, load_model, pretrained_path
+from facetalk.types import Motion
 
 LENGTHS_S = (10.0, 60.0)
-REPEATS = 3
 PAPER_S_PER_S = 0.007
-
-
-def best_of(fn: Callable[[], object], repeats: int = REPEATS) -> float:
-    """The fastest of `repeats` runs after one warm-up run, in seconds."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def tiled(waveform: Waveform, seconds: float) -> Waveform:
-    samples = np.resize(waveform.samples, round(seconds * waveform.sample_rate))
-    return Waveform(samples.astype(np.float32), waveform.sample_rate)
 
 
 def main() -> None:
@@ -64,24 +41,14 @@ def main() -> None:
     shipped = load_model(directory)
     assert shipped.spec is not None
     paper = build_model("composite_regional", **{**shipped.spec.kwargs}).eval()
-    pipeline = InputPipeline.for_model(shipped)
     rig = default_rig()
-    style = read_motion(directory / STYLE_REF_FILE)
-    neutral = rig.neutral.reshape(-1)
-    conditions = Conditions(style=style.data, style_template=neutral)
     speech = load_audio(asset_path("speech/example.wav"))
     print(f"{args.threads} threads; seconds of compute per second of animation (paper 001: {PAPER_S_PER_S} s on a GPU)")
     print(f"{'model':>34} | {'audio':>5} | {'model alone':>11} | {'end to end':>10} | {'+ ARKit fit':>11} | model alone vs paper")
     for name, model in ((f"shipped ({_size(shipped)})", shipped), (f"paper size ({_size(paper)})", paper)):
         for seconds in LENGTHS_S:
             waveform = tiled(speech, seconds)
-            frames = num_motion_frames(seconds, model.fps)
-
-            def inputs(waveform: Waveform = waveform, frames: int = frames, fps: float = model.fps) -> dict[str, torch.Tensor]:
-                clip = pipeline.clip(clip_id="bench", waveform=waveform, fps=fps, num_frames=frames, alignment=None,
-                                     template=neutral)  # fmt: skip
-                return pipeline.batch(clip, conditions)
-
+            inputs = model_inputs(model, directory, waveform)
             batch = inputs()
             alone = best_of(lambda: model.generate(batch)) / seconds  # noqa: B023
             end_to_end = best_of(lambda: model.generate(inputs())) / seconds  # noqa: B023
@@ -92,7 +59,7 @@ def main() -> None:
 
 
 def _size(model: Animator) -> str:
-    return f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters"
+    return f"{parameter_count(model) / 1e6:.1f} M parameters"
 
 
 if __name__ == "__main__":

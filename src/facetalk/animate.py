@@ -66,6 +66,7 @@ def animate(
     seed: int = 0,
     model: str | None = None,
     style_ref: str | os.PathLike[str] | Motion | None = None,
+    subject: str | None = None,
     need_alignment: bool = True,
 ) -> Animation:
     """Animate the default face from speech.
@@ -103,7 +104,8 @@ def animate(
 
         animator, directory = open_model(model)
         alignment = align(waveform, text) if need_alignment or animator.inputs.needs_alignment else None
-        motion = _model_motion(waveform, animator, directory, alignment=alignment, emotion=emotion, style_ref=style_ref)
+        motion = _model_motion(waveform, animator, directory, alignment=alignment, emotion=emotion, style_ref=style_ref,
+                               subject=subject)  # fmt: skip
     else:
         alignment = align(waveform, text)
         prosody = extract_prosody(waveform, fps=fps)
@@ -121,7 +123,8 @@ STYLE_REF_FILE = "style_ref.npz"
 
 def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment | None = None, text: str | None = None,
                        emotion: EmotionSchedule | None = None,
-                       style_ref: str | os.PathLike[str] | Motion | None = None) -> Motion:  # fmt: skip
+                       style_ref: str | os.PathLike[str] | Motion | None = None,
+                       subject: str | None = None) -> Motion:  # fmt: skip
     """ARKit-52 motion of the default face from a trained model, fed by its input pipeline (or, from a
     model trained on FLAME data, its FLAME parameter motion: `write_flame` writes it).
 
@@ -139,6 +142,7 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
         emotion: the requested emotion over time, for models that take one.
         style_ref: a motion (or a motion file) whose speaking style to take on, for models that take
             one; default: the reference shipped with the model.
+        subject: the training speaker whose style a speaker-conditioned model takes; None: an unseen speaker.
     """
     from facetalk.models.base import open_model
 
@@ -147,24 +151,26 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
         from facetalk.text.align import align
 
         alignment = align(waveform, text)
-    return _model_motion(waveform, animator, directory, alignment=alignment, emotion=emotion, style_ref=style_ref)
+    return _model_motion(waveform, animator, directory, alignment=alignment, emotion=emotion, style_ref=style_ref,
+                         subject=subject)  # fmt: skip
 
 
 def _model_motion(waveform: Waveform, animator: Animator, directory: Path, *, alignment: Alignment | None,
-                  emotion: EmotionSchedule | None, style_ref: str | os.PathLike[str] | Motion | None) -> Motion:  # fmt: skip
+                  emotion: EmotionSchedule | None, style_ref: str | os.PathLike[str] | Motion | None,
+                  subject: str | None = None) -> Motion:  # fmt: skip
     """`animate_with_model` with the model loaded (from `directory`) and the alignment made, if it needs one."""
     from facetalk.face.default_face import default_rig
     from facetalk.models.windowed import generate_windowed
 
     pipeline, clip, conditions = model_inputs(waveform, animator, directory, alignment=alignment, emotion=emotion,
-                                              style_ref=style_ref)  # fmt: skip
+                                              style_ref=style_ref, subject=subject)  # fmt: skip
     finish = default_rig().fit_motion if animator.kind == "vertices" else None
     return generate_windowed(animator, pipeline, clip, conditions, finish=finish)
 
 
 def model_inputs(waveform: Waveform, animator: Animator, directory: Path, *, alignment: Alignment | None = None,
                  emotion: EmotionSchedule | None = None, style_ref: str | os.PathLike[str] | Motion | None = None,
-                 ) -> tuple[InputPipeline, ClipArrays, Conditions]:  # fmt: skip
+                 subject: str | None = None) -> tuple[InputPipeline, ClipArrays, Conditions]:  # fmt: skip
     """A loaded model's input pipeline, the speech's inputs (speech features computed) and the conditions.
 
     The arguments are `animate_with_model`'s, with the model loaded from `directory`.
@@ -192,7 +198,8 @@ def model_inputs(waveform: Waveform, animator: Animator, directory: Path, *, ali
     frames = num_motion_frames(waveform.duration, animator.fps)
     clip = pipeline.clip(clip_id=str(directory), waveform=waveform, fps=animator.fps, num_frames=frames, alignment=alignment,
                          template=neutral)  # fmt: skip
-    conditions = Conditions(emotion=emotion.at_frames(frames, animator.fps) if emotion is not None else None,
+    conditions = Conditions(subject=subject_index(animator.metadata.get("subjects", []), subject, directory),
+                            emotion=emotion.at_frames(frames, animator.fps) if emotion is not None else None,
                             style=None if style is None else style.data, style_template=neutral)  # fmt: skip
     return pipeline, clip, conditions
 
@@ -218,6 +225,22 @@ def write_flame(motion: Motion, out_dir: str | os.PathLike[str], *, name: str = 
         with torch.no_grad():
             vertices = face.vertices(torch.from_numpy(np.asarray(motion.data, dtype=np.float32))).numpy()
     return save_flame_sequence(motion, Path(out_dir) / f"{name}{FLAME_SUFFIX}", vertices=vertices)
+
+
+def subject_index(subjects: Sequence[str], subject: str | None, model: os.PathLike[str] | str) -> int:
+    """The index of training speaker `subject` among a model's `subjects`; -1 (an unseen speaker) for None.
+
+    Raises:
+        InvalidInputError: the model has no training speaker of that name.
+    """
+    from facetalk.errors import InvalidInputError
+
+    if subject is None:
+        return -1
+    if subject not in subjects:
+        known = ", ".join(subjects) or "none"
+        raise InvalidInputError(f"{model}: no training speaker {subject!r} (the model's speakers: {known})")
+    return list(subjects).index(subject)
 
 
 def check_formats(formats: Sequence[str]) -> None:

@@ -242,6 +242,9 @@ def animate(
         list[str] | None,
         typer.Option(help="SECONDS:FILE, repeatable: the style of motion FILE from SECONDS on (style_duration models)."),
     ] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Training speaker whose style a speaker-conditioned model takes (e.g. spk03).")
+    ] = None,
 ) -> None:
     """Animate the embedded face from speech: align, animate, export every format and render a video.
 
@@ -270,7 +273,8 @@ def animate(
     else:
         result = run_animate(
             speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
-            model=model, style_ref=style_ref, need_alignment=format is not None and TEXTGRID_FORMAT in formats,
+            model=model, style_ref=style_ref, subject=subject,
+            need_alignment=format is not None and TEXTGRID_FORMAT in formats,
         )  # fmt: skip
     if result.motion.kind == "params":
         typer.echo(f"wrote {write_flame(result.motion, output, name=speech.stem, flame=flame)}")

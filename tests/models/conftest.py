@@ -11,7 +11,7 @@ import torch
 
 from facetalk.data.collate import Batch
 from facetalk.data.windows import ClipArrays
-from facetalk.models.base import Animator, Conditions
+from facetalk.models.base import Animator, Conditions, build_model
 from facetalk.models.inputs import InputPipeline, InputSpec
 
 
@@ -50,5 +50,25 @@ def clip_batch() -> ClipBatch:
     def make(model: Animator, features: np.ndarray, conditions: Conditions, *, inputs: InputSpec | None = None) -> Batch:
         clip = ClipArrays(clip_id="clip", num_frames=len(features), fps=model.fps, features=np.asarray(features, np.float32))
         return InputPipeline(inputs or model.inputs).batch(clip, conditions)
+
+    return make
+
+
+RandomModel = Callable[..., Animator]
+
+
+@pytest.fixture
+def random_vertex_model() -> RandomModel:
+    """`random_vertex_model(name, **options)`: model `name` for 8 feature channels, 15 vertex coordinates and
+    3 speakers, seeded, with fixed random weights everywhere (zero-initialised output layers would hide
+    every dependence on the input), in eval mode."""
+
+    def make(name: str, *, seed: int = 0, **options: object) -> Animator:
+        torch.manual_seed(seed)
+        model = build_model(name, feature_dim=8, motion_dim=15, num_subjects=3, kind="vertices", **options)
+        with torch.no_grad():
+            for param in model.parameters():
+                param.copy_(0.3 * torch.randn_like(param))
+        return model.eval()
 
     return make

@@ -21,9 +21,9 @@ from facetalk.models.composite_regional import (
     adain,
     embedding_influence,
     masked_mean_std,
-    resample_frames,
 )
 from facetalk.models.inputs import InputSpec
+from facetalk.models.modules.speech_input import resample_frames
 from facetalk.train.losses import reconstruction_loss
 
 C_IN = 8

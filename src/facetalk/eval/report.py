@@ -243,17 +243,18 @@ def compare_reports(directories: Sequence[str | os.PathLike[str]]) -> str:
     header = "| metric | " + " | ".join(Path(d).name or str(d) for d in directories) + " |"
     lines = [header, "|---" * (len(reports) + 1) + "|"]
     for name in names:
-        values = [_value(report, name) for report in reports]
+        values = [metric_value(report, name) for report in reports]
         shown = [
             display(name, v, str(r["info"]["units"])) if v is not None else "–" for v, r in zip(values, reports, strict=True)
         ]
-        best = _best(name, values)
+        best = best_index(name, values)
         cells = [f"**{s}**" if i == best else s for i, s in enumerate(shown)]
         lines.append(f"| {metric_info(name).label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _value(report: dict[str, Any], name: str) -> float | None:
+def metric_value(report: dict[str, Any], name: str) -> float | None:
+    """Metric `name` of a read `metrics.json` (the emotion recognizer's accuracy and Fréchet distance included), or None."""
     if name == "emotion_accuracy":
         return report.get("emotion", {}).get("accuracy")
     if name == "emotion_fid":
@@ -262,7 +263,8 @@ def _value(report: dict[str, Any], name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _best(name: str, values: list[float | None]) -> int | None:
+def best_index(name: str, values: list[float | None]) -> int | None:
+    """Which of several values of metric `name` is best (None: fewer than two values, or no better direction)."""
     known = [(v, i) for i, v in enumerate(values) if v is not None and np.isfinite(v)]
     better = metric_info(name).better
     if len(known) < 2 or not better:

@@ -61,6 +61,7 @@ from facetalk.models.base import Animator, DataSizes, ModelOutput, register_mode
 from facetalk.models.inputs import InputSpec
 from facetalk.models.modules.feature_norm import FeatureNorm
 from facetalk.models.modules.resnet1d import ResNet1D
+from facetalk.models.modules.speech_input import fine_tuned_encoder, speech_frames
 from facetalk.types import Motion
 
 OUTPUT_SCALE = 0.1
@@ -121,30 +122,6 @@ def adain(content: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, std: to
     """
     content_mean, content_std = content_stats if content_stats is not None else masked_mean_std(content, mask)  # (B, C) each
     return std[:, None, :] * (content - content_mean[:, None, :]) / content_std[:, None, :] + mean[:, None, :]
-
-
-def resample_frames(frames: torch.Tensor, *, frame_rate: float, fps: float, num_frames: int) -> torch.Tensor:
-    """Encoder frames to motion frames by linear interpolation in time, differentiably.
-
-    The convention of `facetalk.audio.rate.to_motion_rate`: encoder frame i is at i / frame_rate,
-    motion frame j at j / fps; times past the last encoder frame hold its value.
-
-    Args:
-        frames: encoder frames, shape (B, F, C) with F >= 1.
-        frame_rate: encoder frames per second.
-        fps: motion frames per second.
-        num_frames: T, motion frames wanted.
-
-    Returns:
-        Frames, shape (B, T, C).
-    """
-    last = frames.shape[1] - 1
-    position = torch.arange(num_frames, dtype=torch.float64, device=frames.device) * (frame_rate / fps)  # (T,)
-    position = position.clamp(max=last)
-    left = position.floor().long()  # (T,)
-    right = (left + 1).clamp(max=last)
-    fraction = (position - left).to(frames.dtype)[None, :, None]  # (1, T, 1)
-    return (1.0 - fraction) * frames[:, left] + fraction * frames[:, right]  # (B, T, C)
 
 
 # --- §4.2 Adaptive modulating module --------------------------------------------------------------
@@ -348,20 +325,8 @@ class CompositeRegional(Animator):
 
     def _speech(self, batch: Batch) -> torch.Tensor:
         """Z_audio's input at the motion rate, shape (B, T, C_in)."""
-        if self.encoder is None:
-            features = batch["features"]  # (B, T, C_in)
-            channels = self.feature_norm.mean.shape[0]
-            if features.ndim != 3 or features.shape[-1] != channels:
-                shape = tuple(features.shape)
-                raise InvalidInputError(f"composite_regional: features of shape {shape}, expected (B, T, {channels})")
-            return features
-        if "audio" not in batch:
-            raise InvalidInputError("composite_regional: a model with its own speech encoder reads the batch's audio")
-        num_frames = batch["mask"].shape[1]
-        frames = self.encoder(batch["audio"])  # (B, F, C_in)
-        if frames.shape[1] == 0:
-            raise InvalidInputError("composite_regional: the audio is too short for the speech encoder (no frames)")
-        return resample_frames(frames, frame_rate=self.encoder.frame_rate, fps=self.fps, num_frames=num_frames)  # (B, T, C_in)
+        return speech_frames(batch, self.encoder, channels=self.feature_norm.mean.shape[0], fps=self.fps,
+                             model="composite_regional")
 
     def _reference(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The reference motion (B, T', D) in data units and its frame mask (B, T')."""
@@ -435,17 +400,6 @@ def _inputs(config: CompositeRegionalConfig) -> InputSpec:
     return InputSpec(speech="audio" if config.encoder else "features", style=config.composite, template=True)
 
 
-def _fine_tuned_encoder(name: str, options: dict[str, Any]) -> SpeechEncoder:
-    """The registered speech encoder `name`, trainable unless `options` says `freeze: true`."""
-    from facetalk.audio import build_encoder
-
-    options = dict(options)
-    freeze = bool(options.pop("freeze", False))  # builders freeze by default; here fine-tuning is the point
-    encoder = build_encoder(name, **options)
-    encoder.requires_grad_(not freeze)
-    return encoder
-
-
 @register_model("composite_regional", CompositeRegionalConfig, inputs=_inputs,
                 presets={"small": {"embed_dim": 128, "widths": [32, 64, 128, 256]},
                          "tiny": {"embed_dim": 16, "widths": [8, 8, 16, 16]}})  # fmt: skip
@@ -453,12 +407,8 @@ def composite_regional(config: CompositeRegionalConfig, sizes: DataSizes) -> Com
     """The paper's sizes: E = 256, ResNet-18 widths (64, 128, 256, 512) in the decoder and the face encoder.
     Presets: `small` (E = 128, widths 32-256: trains on a 2-core CPU, the shipped synthetic-corpus model)
     and `tiny` (E = 16, widths 8-16: tests). The reference motion, not a speaker id, carries the style."""
-    speech_encoder = None
-    if config.encoder is not None:
-        speech_encoder = _fine_tuned_encoder(config.encoder, config.encoder_options)
-        if speech_encoder.dim != sizes.feature_dim:
-            raise InvalidInputError(f"composite_regional: feature_dim {sizes.feature_dim} does not match encoder "
-                                    f"{config.encoder!r} ({speech_encoder.dim} channels)")  # fmt: skip
+    speech_encoder = fine_tuned_encoder(config.encoder, config.encoder_options, feature_dim=sizes.feature_dim,
+                                        model="composite_regional")
     return CompositeRegional(speech_dim=sizes.feature_dim, motion_dim=sizes.motion_dim, embed_dim=config.embed_dim,
                              decoder_widths=config.widths, encoder_widths=config.widths, composite=config.composite,
                              motion_scale=config.motion_scale, speech_encoder=speech_encoder,
