@@ -46,7 +46,7 @@ from facetalk.types import Waveform
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "bench" / "reports"
 DOCUMENT = ROOT / "docs" / "benchmarks.md"
-CORPUS = Path("/work/data/corpus")
+CORPUS = Path("corpus")  # `facetalk synth --hours 1 --seed 0 --out corpus`, as README.md makes it
 CLIP_SECONDS = 60.0
 GROWTH_SECONDS = (10.0, 60.0)
 PROCEDURAL = "procedural"
@@ -139,7 +139,7 @@ def main() -> None:
     run_parser = commands.add_parser("run", help="evaluate and time one model into bench/reports/<row>")
     run_parser.add_argument("row")
     run_parser.add_argument("--model", required=True, help="model directory, shipped model name, or procedural")
-    run_parser.add_argument("--data", type=Path, default=CORPUS, help="the synthetic corpus")
+    run_parser.add_argument("--data", type=Path, default=CORPUS, help="the synthetic corpus (default: ./corpus)")
     run_parser.add_argument("--threads", type=int, default=2, help="torch threads of the timing")
     run_parser.add_argument("--eval-threads", type=int, default=1, help="torch threads of the evaluations")
     run_parser.add_argument("--skip-eval", action="store_true", help="only time the model")
