@@ -13,7 +13,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -51,7 +53,8 @@ def page(url: str) -> Iterator[Callable[..., Any]]:
         port = s.getsockname()[1]
     command = [str(CHROMIUM), "--no-sandbox", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
                f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--remote-debugging-port={port}", url]  # fmt: skip
-    browser = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a session of its own, so that its GPU and renderer processes end with it
+    browser = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + TIMEOUT_S
         while True:
@@ -75,7 +78,7 @@ def page(url: str) -> Iterator[Callable[..., Any]]:
 
             yield call
     finally:
-        browser.terminate()
+        os.killpg(browser.pid, signal.SIGKILL)
         browser.wait(timeout=10)
 
 
