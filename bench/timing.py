@@ -42,14 +42,18 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 
 def model_inputs(model: Animator, directory: Path, waveform: Waveform) -> Callable[[], Batch]:
-    """A function that builds `model`'s inference batch for `waveform` from scratch (speech encoding included)
-    as `facetalk animate` does (`facetalk.animate.model_inputs`: the default face, the style reference
-    shipped in `directory`); the speech encoder is loaded once, before timing."""
-    pipeline, clip, conditions = animate_model_inputs(waveform, model, directory)
+    """A function that builds `model`'s inference batch for `waveform` from scratch (speech encoding and text
+    features included) as `facetalk animate` does (`facetalk.animate.model_inputs`: the default face, the
+    style reference shipped in `directory`). The speech encoder is loaded, and the speech of a model that
+    reads text or phones transcribed and aligned, once, before timing."""
+    from facetalk.text.align import align
+
+    alignment = align(waveform, None) if model.inputs.needs_alignment else None
+    pipeline, clip, conditions = animate_model_inputs(waveform, model, directory, alignment=alignment)
 
     def build() -> Batch:
-        fresh = pipeline.clip(clip_id="bench", waveform=waveform, fps=model.fps, num_frames=clip.num_frames, alignment=None,
-                              template=clip.template)  # fmt: skip
+        fresh = pipeline.clip(clip_id="bench", waveform=waveform, fps=model.fps, num_frames=clip.num_frames,
+                              alignment=alignment, template=clip.template)  # fmt: skip
         return pipeline.batch(fresh, conditions)
 
     return build
