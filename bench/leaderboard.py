@@ -13,7 +13,9 @@
 speech tiled to 60 seconds, best of 3 after a warm-up, the model alone (its inputs built beforehand;
 for the procedural animator, from the alignment) and end to end (from the waveform: speech encoding
 and the model; for the procedural animator, transcription, alignment, prosody and the rules).
-For a model that reads text or phones, the speech is transcribed and aligned once beforehand, and end to end includes its text features. `--skip-eval` only times. `ratio` times several models' generation side by side (and the reference
+For a model that reads text or phones, the speech is transcribed and
+aligned once beforehand, and end to end includes its text features. `--skip-eval` only times.
+`ratio` times several models' generation side by side (and the reference
 model at 10 and 60 seconds) into `bench/reports/speed_side_by_side.json`, which `render` shows under
 the tables. The machine is shared: read the ratios, not the seconds.
 """
