@@ -2,11 +2,10 @@
 
     python weights/make_composite_regional.py RUN/best weights/composite_regional CORPUS
 
-The style reference is the first neutral training clip of speaker spk01 (the neutral persona) of at
-least 3 s, moved from spk01's face onto the default face (its movements and held expressions kept),
-since `facetalk animate` gives references the default face's neutral as their speaker's face. The
-script prints the float16 model's largest difference from the float32 one.
-"""
+The style reference (`shipping.neutral_reference`), moved from spk01's face onto the default face
+(its movements and held expressions kept), since `facetalk animate` gives references the default
+face's neutral as their speaker's face. The script prints the float16 model's largest difference
+from the float32 one. """
 
 from __future__ import annotations
 
@@ -14,20 +13,15 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from shipping import neutral_reference
 
 from facetalk.animate import STYLE_REF_FILE
-from facetalk.data.formats import open_dataset
-from facetalk.data.sample import Sample
 from facetalk.data.windows import ClipArrays
 from facetalk.export import export_motion
 from facetalk.face.default_face import default_rig
 from facetalk.models.base import Conditions, load_model, save_model
 from facetalk.models.inputs import InputPipeline
 from facetalk.types import Motion
-
-STYLE_SPEAKER = "spk01"
-MIN_STYLE_FRAMES = 90
-NEUTRAL_SHARE = 0.99
 
 
 def main() -> None:
@@ -38,11 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     model = load_model(args.run)
     save_model(model, args.out, half=True, inference=True)
-    reference = next(
-        s
-        for s in open_dataset("native", args.corpus, split="train")
-        if s.subject == STYLE_SPEAKER and _neutral_share(s) > NEUTRAL_SHARE and s.num_frames >= MIN_STYLE_FRAMES
-    )
+    reference = neutral_reference(args.corpus)
     motion = reference.vertex_motion()
     assert motion is not None and reference.template is not None
     neutral = default_rig().neutral.reshape(-1)
@@ -54,11 +44,6 @@ def main() -> None:
     batch = InputPipeline(model.inputs).batch(clip, Conditions(style=style.data, style_template=neutral))
     full, half = model.generate(batch).data, load_model(args.out).generate(batch).data
     print(f"float16 against float32: largest difference {np.abs(full - half).max():.3g} m")
-
-
-def _neutral_share(sample: Sample) -> float:
-    labels = sample.emotion_frames()
-    return 0.0 if labels is None else float(labels[:, 0].mean())
 
 
 if __name__ == "__main__":

@@ -2,10 +2,9 @@
 
     python weights/make_style_duration.py RUN/best weights/style_duration CORPUS
 
-The style reference is the first neutral training clip of speaker spk01 (the neutral persona) of at
-least 3 s: its ARKit blendshape motion, which the model reads as it is. The script prints the float16
-model's largest difference from the float32 one on random features.
-"""
+The style reference (`shipping.neutral_reference`): its ARKit blendshape motion, which the model
+reads as it is. The script prints the float16 model's largest difference from the float32 one on
+random features. """
 
 from __future__ import annotations
 
@@ -13,17 +12,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from shipping import neutral_reference
 
 from facetalk.animate import STYLE_REF_FILE
-from facetalk.data.formats import open_dataset
 from facetalk.data.windows import ClipArrays
 from facetalk.export import export_motion
 from facetalk.models.base import Conditions, load_model, save_model
 from facetalk.models.inputs import InputPipeline
-
-STYLE_SPEAKER = "spk01"
-MIN_STYLE_FRAMES = 90
-NEUTRAL_SHARE = 0.99
 
 
 def main() -> None:
@@ -34,11 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     model = load_model(args.run)
     save_model(model, args.out, half=True, inference=True)
-    for sample in open_dataset("native", args.corpus, split="train"):
-        labels = sample.emotion_frames()
-        neutral = 0.0 if labels is None else float(labels[:, 0].mean())
-        if sample.subject == STYLE_SPEAKER and neutral > NEUTRAL_SHARE and sample.num_frames >= MIN_STYLE_FRAMES:
-            break
+    sample = neutral_reference(args.corpus)
     export_motion(sample.motion, args.out / STYLE_REF_FILE)
     print(f"style reference: clip {sample.clip_id}, {sample.num_frames} frames: {sample.text}")
     features = np.random.default_rng(0).standard_normal((90, int(model.spec.kwargs["feature_dim"]))).astype(np.float32)  # type: ignore[union-attr]
