@@ -5,7 +5,8 @@
 The style reference (`shipping.neutral_reference`), moved from spk01's face onto the default face
 (its movements and held expressions kept), since `facetalk animate` gives references the default
 face's neutral as their speaker's face. The script prints the float16 model's largest difference
-from the float32 one. """
+from the float32 one.
+"""
 
 from __future__ import annotations
 

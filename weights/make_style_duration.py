@@ -4,7 +4,8 @@
 
 The style reference (`shipping.neutral_reference`): its ARKit blendshape motion, which the model
 reads as it is. The script prints the float16 model's largest difference from the float32 one on
-random features. """
+random features.
+"""
 
 from __future__ import annotations
 
