@@ -187,3 +187,12 @@ def test_the_shipped_emotion_control_model_speaks_and_follows_the_request(exampl
     frown = [ARKIT_NAMES.index("mouthFrownLeft"), ARKIT_NAMES.index("mouthFrownRight")]
     assert happy.motion.data[:, smile].mean() > sad.motion.data[:, smile].mean() + 0.1
     assert sad.motion.data[:, frown].mean() > happy.motion.data[:, frown].mean()
+
+
+def test_the_shipped_style_duration_model_moves_its_lips(example):
+    """weights/style_duration (6,000 steps, L2 terms): the jaw follows the syllables with about the data's range."""
+    result = animate(example.waveform, text=TRANSCRIPT, model="style_duration", need_alignment=False)
+    jaw = result.motion.data[:, ARKIT_NAMES.index("jawOpen")]
+    reference = example.motion.data[:, ARKIT_NAMES.index("jawOpen")]
+    assert result.motion.num_frames == example.motion.num_frames
+    assert np.corrcoef(jaw, reference)[0, 1] > 0.5 and jaw.std() > 0.5 * reference.std()
