@@ -10,29 +10,20 @@ from the float32 one.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-from shipping import neutral_reference
+from shipping import neutral_reference, ship
 
 from facetalk.animate import STYLE_REF_FILE
 from facetalk.data.windows import ClipArrays
 from facetalk.export import export_motion
 from facetalk.face.default_face import default_rig
-from facetalk.models.base import Conditions, load_model, save_model
+from facetalk.models.base import Conditions, load_model
 from facetalk.models.inputs import InputPipeline
 from facetalk.types import Motion
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="the trained model directory (RUN/best)")
-    parser.add_argument("out", type=Path, help="where to ship it")
-    parser.add_argument("corpus", type=Path, help="the corpus it was trained on")
-    args = parser.parse_args()
-    model = load_model(args.run)
-    save_model(model, args.out, half=True, inference=True)
+    args, model = ship(__doc__, corpus=True)
     reference = neutral_reference(args.corpus)
     motion = reference.vertex_motion()
     assert motion is not None and reference.template is not None

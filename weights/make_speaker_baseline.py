@@ -9,26 +9,19 @@ training speaker's style and for an unseen speaker, on the default face.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
+from shipping import ship
 
 from facetalk.data.windows import ClipArrays
 from facetalk.face.default_face import default_rig
-from facetalk.models.base import Conditions, load_model, save_model
+from facetalk.models.base import Conditions, load_model
 from facetalk.models.inputs import InputPipeline
 
 CHECK_FRAMES = 90
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="the trained model directory (RUN/best)")
-    parser.add_argument("out", type=Path, help="where to ship it")
-    args = parser.parse_args()
-    model = load_model(args.run)
-    save_model(model, args.out, half=True, inference=True)
+    args, model = ship(__doc__, corpus=False)
     shipped = load_model(args.out)
     assert model.spec is not None
     features = np.random.default_rng(0).standard_normal((CHECK_FRAMES, int(model.spec.kwargs["feature_dim"])))

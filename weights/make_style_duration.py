@@ -9,27 +9,18 @@ random features.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
-from shipping import neutral_reference
+from shipping import neutral_reference, ship
 
 from facetalk.animate import STYLE_REF_FILE
 from facetalk.data.windows import ClipArrays
 from facetalk.export import export_motion
-from facetalk.models.base import Conditions, load_model, save_model
+from facetalk.models.base import Conditions, load_model
 from facetalk.models.inputs import InputPipeline
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="the trained model directory (RUN/best)")
-    parser.add_argument("out", type=Path, help="where to ship it")
-    parser.add_argument("corpus", type=Path, help="the corpus it was trained on")
-    args = parser.parse_args()
-    model = load_model(args.run)
-    save_model(model, args.out, half=True, inference=True)
+    args, model = ship(__doc__, corpus=True)
     sample = neutral_reference(args.corpus)
     export_motion(sample.motion, args.out / STYLE_REF_FILE)
     print(f"style reference: clip {sample.clip_id}, {sample.num_frames} frames: {sample.text}")

@@ -1,14 +1,17 @@
-"""What the `make_*.py` scripts that ship a style-conditioned model share: the default style reference.
+"""What the `make_*.py` scripts share: reading RUN OUT [CORPUS] and saving the model in float16 (`ship`), and
+the default style reference of style-conditioned models (`neutral_reference`).
 
 The reference is the first neutral training clip of speaker spk01 (the neutral persona) of at least 3 s.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from facetalk.data.formats import open_dataset
 from facetalk.data.sample import Sample
+from facetalk.models.base import Animator, load_model, save_model
 
 STYLE_SPEAKER = "spk01"
 MIN_STYLE_FRAMES = 90
@@ -27,3 +30,17 @@ def neutral_reference(corpus: Path) -> Sample:
 def _neutral_share(sample: Sample) -> float:
     labels = sample.emotion_frames()
     return 0.0 if labels is None else float(labels[:, 0].mean())
+
+
+def ship(description: str | None, *, corpus: bool) -> tuple[argparse.Namespace, Animator]:
+    """Parse `RUN OUT [CORPUS]`, load the trained model from RUN and save it to OUT in float16 with its
+    inference modules only; return the arguments and the (float32) model."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="the trained model directory (RUN/best)")
+    parser.add_argument("out", type=Path, help="where to ship it")
+    if corpus:
+        parser.add_argument("corpus", type=Path, help="the corpus it was trained on")
+    args = parser.parse_args()
+    model = load_model(args.run)
+    save_model(model, args.out, half=True, inference=True)
+    return args, model
