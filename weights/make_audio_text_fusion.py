@@ -1,6 +1,6 @@
 """Ship a trained `audio_text_fusion` run as weights/audio_text_fusion (float16 parameters, inference modules only).
 
-    python weights/make_audio_text_fusion.py RUN/best weights/audio_text_fusion
+python weights/make_audio_text_fusion.py RUN/best weights/audio_text_fusion
 """
 
 from __future__ import annotations
