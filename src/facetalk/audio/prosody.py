@@ -44,6 +44,8 @@ YIN_THRESHOLD = 0.2
 leaves a third of the frames inside Piper's vowels unvoiced (its vocoder adds jitter); 0.2 keeps
 unvoiced fricatives out (below 1% of their frames)."""
 ANALYSIS_HOP_S = 0.01
+PITCH_RATE = 8000
+"""Pitch is tracked on the speech resampled to this rate (when it is sampled faster)."""
 YIN_BLOCK_FRAMES = 1000
 """Analysis frames per block: about 60 MB of frame copies and spectra at 16 kHz."""
 VOICING_FLOOR_DB = 40.0
@@ -134,12 +136,11 @@ def extract_prosody(waveform: Waveform, *, fps: float, num_frames: int | None = 
     frame_times = np.arange(num_frames) / fps  # (T,)
     energy = _rms_db(x, rate, frame_times, max(ENERGY_WINDOW_S, 1.0 / fps))
 
-    hop = max(1, round(ANALYSIS_HOP_S * rate))
-    analysis_times = np.arange(0, len(x) + hop, hop) / rate  # (N,)
-    pitch, voiced = _yin(x, rate, analysis_times)
+    analysis_times = np.arange(0, waveform.duration + ANALYSIS_HOP_S, ANALYSIS_HOP_S)  # (N,)
+    pitch, voiced = _yin(*_for_pitch(x, rate), analysis_times)
     pitch, voiced = _clean(pitch, voiced, min_run=max(1, round(MIN_VOICED_RUN_S / ANALYSIS_HOP_S)))
 
-    nearest = np.clip(np.round(frame_times * rate / hop).astype(np.int64), 0, len(analysis_times) - 1)
+    nearest = np.clip(np.round(frame_times / ANALYSIS_HOP_S).astype(np.int64), 0, len(analysis_times) - 1)
     voiced_out = voiced[nearest] & (frame_times < waveform.duration)
     pitch_out = np.zeros(num_frames)
     if voiced.any():
@@ -164,6 +165,16 @@ def _rms_db(x: np.ndarray, rate: int, times: np.ndarray, window_s: float) -> np.
         cumulative = np.concatenate([[0.0], np.cumsum(local * local)])
         power[block] = (cumulative[stop[block] - first] - cumulative[start[block] - first]) / max(2 * half, 1.0)
     return 10.0 * np.log10(np.maximum(power, _POWER_FLOOR))
+
+
+def _for_pitch(x: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+    """The signal at `PITCH_RATE` when it is sampled faster: pitch up to 400 Hz needs no more, and YIN's
+    cost grows with the rate (its windows and lags are counted in samples)."""
+    if rate <= PITCH_RATE:
+        return x, rate
+    import soxr
+
+    return np.asarray(soxr.resample(x, rate, PITCH_RATE), dtype=np.float32), PITCH_RATE
 
 
 def _yin(x: np.ndarray, rate: int, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

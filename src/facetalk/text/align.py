@@ -328,9 +328,12 @@ def pauses(quiet: np.ndarray) -> np.ndarray:
     return ((starts + ends) // 2)[ends - starts >= round(MIN_PAUSE_S * FRAMES_PER_SECOND)]
 
 
-def _chunk_end(start: int, pause_frames: np.ndarray, energy: np.ndarray) -> int:
-    """Where the chunk that starts at frame `start` ends: the audio's end, a pause or the quietest frame."""
-    shortest, longest = start + round(MIN_CHUNK_S * FRAMES_PER_SECOND), start + round(MAX_CHUNK_S * FRAMES_PER_SECOND)
+def chunk_end(
+    start: int, pause_frames: np.ndarray, energy: np.ndarray, shortest_s: float = MIN_CHUNK_S, longest_s: float = MAX_CHUNK_S
+) -> int:
+    """Where the chunk that starts at 10 ms frame `start` ends: the audio's end, or else the last pause
+    (see `pauses`) from `shortest_s` to `longest_s` after the start, or else the quietest frame there."""
+    shortest, longest = start + round(shortest_s * FRAMES_PER_SECOND), start + round(longest_s * FRAMES_PER_SECOND)
     if longest >= len(energy):
         return len(energy)
     inside = pause_frames[(pause_frames > shortest) & (pause_frames <= longest)]
@@ -481,7 +484,7 @@ def _align_chunks(
     chunks: list[AlignedChunk] = []
     a = done = 0
     while a < len(quiet):
-        b = _chunk_end(a, pause_frames, energy)
+        b = chunk_end(a, pause_frames, energy)
         remaining, last = len(words) - done, b == len(quiet)
         if times is not None:
             low = high = expected = sum(1 for t0, t1 in times[done:] if last or (t0 + t1) / 2 < _seconds(b))
