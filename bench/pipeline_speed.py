@@ -23,12 +23,14 @@ Every stage is timed in wall seconds and in CPU seconds of the process (user + s
 the machine these figures come from is shared and loaded, so wall time depends on the neighbours
 and CPU time much less; read the ratios, and the CPU column beside the wall one.
 
-`--long SECONDS` instead runs `facetalk animate --model composite_regional` (no alignment, no video,
-the four export formats) on that much speech in a fresh process, as the CLI does, and reports its
-time and the process's peak RSS (e.g. `--long 3600`: about 10 minutes of wall time on a busy machine).
+`--long SECONDS` instead runs `facetalk animate` (no video, the four export formats) on that much
+speech in a fresh process, as the CLI does, and reports its time and the process's peak RSS: with
+`--long-path model` (the default) `--model composite_regional` without alignment (`--long 3600`: about
+10 minutes of wall time on a busy machine); `transcript`, the procedural animator with the transcript;
+`transcribed`, the procedural animator on speech alone (Whisper first).
 
     .venv/bin/python bench/pipeline_speed.py [--lengths 60 600] [--threads 2] [--no-peer]
-    .venv/bin/python bench/pipeline_speed.py --long 3600
+    .venv/bin/python bench/pipeline_speed.py --long 3600 [--long-path model|transcript|transcribed]
 """
 
 from __future__ import annotations
@@ -237,13 +239,23 @@ def _rows(results: list[dict]) -> dict[str, tuple[list[float], list[float]]]:  #
     return rows  # type: ignore[return-value]
 
 
-def measure_long(wav: Path, out_dir: Path) -> dict[str, float]:
-    """`facetalk animate --model composite_regional` (no alignment, no video) on a long input, as the CLI runs it."""
+LONG_PATHS = {
+    "model": "--model composite_regional, no alignment",
+    "transcript": "procedural, transcript given",
+    "transcribed": "procedural, transcribed",
+}
+
+
+def measure_long(wav: Path, text: str, path: str, out_dir: Path) -> dict[str, float]:
+    """`facetalk animate` (no video) on a long input along one of `LONG_PATHS`, as the CLI runs it."""
     from facetalk.animate import animate, write_animation
 
     start_peak = peak_mib()
     start, start_cpu = time.perf_counter(), time.process_time()
-    result = animate(wav, model="composite_regional", need_alignment=False)
+    if path == "model":
+        result = animate(wav, model="composite_regional", need_alignment=False)
+    else:
+        result = animate(wav, text=text if path == "transcript" else None)
     animated, animated_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     write_animation(result, out_dir, name="long", formats=tuple(EXPORTS), progress=False)
     return {
@@ -258,15 +270,18 @@ def measure_long(wav: Path, out_dir: Path) -> dict[str, float]:
 
 
 def run_long(args: argparse.Namespace, work: Path) -> None:
-    """The long input's `--model` path in a fresh process: time and peak memory."""
-    wav, _ = synthesize(args.long, work)
+    """One path of `facetalk animate` on the long input in a fresh process: time and peak memory."""
+    wav, text = synthesize(args.long, work)
+    text_file = work / "long.txt"
+    text_file.write_text(text)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    command = [sys.executable, __file__, "--threads", str(args.threads), "--long-child", str(wav), str(work / "long")]
+    command = [sys.executable, __file__, "--threads", str(args.threads),
+               "--long-child", str(wav), str(text_file), args.long_path, str(work / "long")]  # fmt: skip
     child = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if child.returncode != 0:
         sys.exit(f"the long case failed:\n{child.stderr[-3000:]}")
     r = json.loads(child.stdout.strip().splitlines()[-1])
-    print(f"--model composite_regional, no alignment, no video, {r['duration']:.0f} s of speech ({', '.join(EXPORTS)}): "
+    print(f"{LONG_PATHS[args.long_path]}, no video, {r['duration']:.0f} s of speech ({', '.join(EXPORTS)}): "
           f"animate {r['animate_wall']:.0f} s wall / {r['animate_cpu']:.0f} s CPU, with the exports "
           f"{r['total_wall']:.0f} s wall ({r['total_wall'] / r['duration']:.4f} s/s) / {r['total_cpu']:.0f} s CPU "
           f"({r['total_cpu'] / r['duration']:.4f} s/s); peak RSS {r['peak_mib']:.0f} MiB "
@@ -278,10 +293,11 @@ def main() -> None:
     parser.add_argument("--lengths", type=float, nargs="+", default=list(LENGTHS_S), help="input lengths in seconds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peer", action="store_true", help=f"skip {PEER_PACKAGE}")
-    long_help = "instead: the --model path end to end on this much speech (e.g. 3600), its time and peak memory"
+    long_help = "instead: one path end to end on this much speech (e.g. 3600), its time and peak memory"
     parser.add_argument("--long", type=float, metavar="SECONDS", help=long_help)
+    parser.add_argument("--long-path", choices=list(LONG_PATHS), default="model", help="the path --long runs")
     parser.add_argument("--child", nargs=3, metavar=("WAV", "TEXT", "OUT"), help=argparse.SUPPRESS)
-    parser.add_argument("--long-child", nargs=2, metavar=("WAV", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--long-child", nargs=4, metavar=("WAV", "TEXT", "PATH", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     import torch
 
@@ -291,7 +307,8 @@ def main() -> None:
         print(json.dumps(measure(Path(wav), Path(text_file).read_text(), Path(out))))
         return
     if args.long_child:
-        print(json.dumps(measure_long(Path(args.long_child[0]), Path(args.long_child[1]))))
+        wav, text_file, path, out = args.long_child
+        print(json.dumps(measure_long(Path(wav), Path(text_file).read_text(), path, Path(out))))
         return
 
     work = Path(tempfile.mkdtemp(prefix="facetalk-bench-"))
