@@ -6,11 +6,12 @@ import sys
 import numpy as np
 import pytest
 
-from facetalk.animate import animate, write_animation
+from facetalk.animate import animate, needs_weights, write_animation
 from facetalk.assets import asset_path
 from facetalk.errors import InvalidInputError, UnsupportedFormatError
 from facetalk.export import read_motion
 from facetalk.face.arkit import ARKIT_NAMES
+from facetalk.face.default_face import default_rig
 from facetalk.types import EmotionSchedule
 
 EXAMPLE = asset_path("speech/example.wav")
@@ -141,6 +142,19 @@ def test_cli_model_writes_a_textgrid_only_when_asked(example, tmp_path):
     asked = [*base, "--text", TRANSCRIPT, "-f", "npz,textgrid", "-o", str(tmp_path / "asked")]
     subprocess.run(asked, capture_output=True, text=True, check=True)
     assert sorted(p.name for p in (tmp_path / "asked").iterdir()) == ["example.TextGrid", "example.npz"]
+    # no format asked for ARKit weights, so the model's vertices were written as they are
+    assert read_motion(tmp_path / "asked" / "example.npz").kind == "vertices"
+    assert read_motion(tmp_path / "default" / "example.npz").kind == "blendshapes"
+
+
+def test_a_vertex_model_is_fitted_to_weights_only_when_a_format_needs_them(example, tmp_path):
+    assert needs_weights(["npz", "arkit-json"]) and needs_weights(["livelink-csv"])
+    assert not needs_weights(["npz", "glb", "obj", "mp4", "textgrid"])
+    model = str(_vertex_model(tmp_path / "model", example.motion))
+    vertices = animate(example.waveform, model=model, need_alignment=False, need_weights=False).motion
+    weights = animate(example.waveform, model=model, need_alignment=False).motion
+    assert vertices.kind == "vertices" and vertices.data.shape == (weights.num_frames, 478 * 3)
+    np.testing.assert_array_equal(weights.data, default_rig().fit_motion(vertices).data)
 
 
 def test_a_flame_model_writes_flame_parameters_and_vertices(example, tmp_path):

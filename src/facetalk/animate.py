@@ -68,6 +68,7 @@ def animate(
     style_ref: str | os.PathLike[str] | Motion | None = None,
     subject: str | None = None,
     need_alignment: bool = True,
+    need_weights: bool = True,
 ) -> Animation:
     """Animate the default face from speech.
 
@@ -87,6 +88,8 @@ def animate(
             animator always aligns; with a model the speech is aligned only when this is True or
             the model reads text or phones, so a speech-only model spends nothing on transcription
             and alignment unless asked.
+        need_weights: whether the motion must be ARKit weights (see `needs_weights`). A vertex model's
+            vertices are fitted to the 52 weights when True and kept as they are when False.
     """
     from facetalk.audio import load_audio
     from facetalk.audio.prosody import extract_prosody
@@ -105,7 +108,7 @@ def animate(
         animator, directory = open_model(model)
         alignment = align(waveform, text) if need_alignment or animator.inputs.needs_alignment else None
         motion = _model_motion(waveform, animator, directory, alignment=alignment, emotion=emotion, style_ref=style_ref,
-                               subject=subject)  # fmt: skip
+                               subject=subject, fit=need_weights)  # fmt: skip
     else:
         alignment = align(waveform, text)
         prosody = extract_prosody(waveform, fps=fps)
@@ -124,12 +127,12 @@ STYLE_REF_FILE = "style_ref.npz"
 def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment | None = None, text: str | None = None,
                        emotion: EmotionSchedule | None = None,
                        style_ref: str | os.PathLike[str] | Motion | None = None,
-                       subject: str | None = None) -> Motion:  # fmt: skip
+                       subject: str | None = None, need_weights: bool = True) -> Motion:  # fmt: skip
     """ARKit-52 motion of the default face from a trained model, fed by its input pipeline (or, from a
     model trained on FLAME data, its FLAME parameter motion: `write_flame` writes it).
 
     Vertex models must have been trained on the default face's topology (478 vertices, like the
-    synthetic corpus); their vertices are posed on the default face and fitted back to the 52
+    synthetic corpus); unless `need_weights` is False, their vertices are fitted to the 52
     blendshapes by least squares, so every export format works. Long speech is generated in
     overlapping windows (`facetalk.models.windowed`), each fitted as soon as it is made.
 
@@ -143,6 +146,7 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
         style_ref: a motion (or a motion file) whose speaking style to take on, for models that take
             one; default: the reference shipped with the model.
         subject: the training speaker whose style a speaker-conditioned model takes; None: an unseen speaker.
+        need_weights: False keeps a vertex model's vertices (for formats that write vertices).
     """
     from facetalk.models.base import open_model
 
@@ -152,19 +156,30 @@ def animate_with_model(waveform: Waveform, model: str, *, alignment: Alignment |
 
         alignment = align(waveform, text)
     return _model_motion(waveform, animator, directory, alignment=alignment, emotion=emotion, style_ref=style_ref,
-                         subject=subject)  # fmt: skip
+                         subject=subject, fit=need_weights)  # fmt: skip
+
+
+def needs_weights(formats: Sequence[str]) -> bool:
+    """Whether any of these output formats writes only blendshape weights (ARKit JSON, Live Link CSV).
+
+    Vertex formats (npz, GLB vertex animation, OBJ, the video) take a vertex model's vertices as they are.
+    """
+    from facetalk.export import FORMATS
+
+    return any(fmt in FORMATS and "vertices" not in FORMATS.get(fmt).kinds for fmt in formats)
 
 
 def _model_motion(waveform: Waveform, animator: Animator, directory: Path, *, alignment: Alignment | None,
                   emotion: EmotionSchedule | None, style_ref: str | os.PathLike[str] | Motion | None,
-                  subject: str | None = None) -> Motion:  # fmt: skip
-    """`animate_with_model` with the model loaded (from `directory`) and the alignment made, if it needs one."""
+                  subject: str | None = None, fit: bool = True) -> Motion:  # fmt: skip
+    """`animate_with_model` with the model loaded (from `directory`) and the alignment made, if it needs one;
+    `fit`: whether a vertex model's vertices are fitted to the ARKit weights."""
     from facetalk.face.default_face import default_rig
     from facetalk.models.windowed import generate_windowed
 
     pipeline, clip, conditions = model_inputs(waveform, animator, directory, alignment=alignment, emotion=emotion,
                                               style_ref=style_ref, subject=subject)  # fmt: skip
-    finish = default_rig().fit_motion if animator.kind == "vertices" else None
+    finish = default_rig().fit_motion if animator.kind == "vertices" and fit else None
     return generate_windowed(animator, pipeline, clip, conditions, finish=finish)
 
 

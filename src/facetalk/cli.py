@@ -224,8 +224,10 @@ def animate(
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the results into.")] = Path("out"),
     text: TextOption = None,
     text_file: TextFileOption = None,
-    emotion: Annotated[str | None, typer.Option(help="The emotion, e.g. happy:0.8; or keys category:intensity@seconds, "
-                                                     "e.g. sad:0.3@0,anger:1.0@4.")] = None,
+    emotion: Annotated[
+        str | None,
+        typer.Option(help="The emotion, e.g. happy:0.8; or keys category:intensity@seconds, e.g. sad:0.3@0,anger:1.0@4."),
+    ] = None,
     emotion_schedule: Annotated[Path | None, typer.Option(help="JSON list of {time, emotion, intensity} keys.")] = None,
     persona: Annotated[str, typer.Option(help="Speaking-style preset.")] = "neutral",
     backend: Annotated[str, typer.Option(help="Animator: procedural.")] = "procedural",
@@ -236,8 +238,13 @@ def animate(
         str | None, typer.Option(help="A trained model (directory or shipped name, e.g. composite_regional).")
     ] = None,
     style_ref: Annotated[Path | None, typer.Option(help="Motion file whose speaking style the model takes on.")] = None,
-    flame: Annotated[Path | None, typer.Option(help="Your FLAME model file (generic_model.pkl or .npz), for a model "
-                                                     "trained on FLAME parameters: the vertices are written too.")] = None,
+    flame: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your FLAME model file (generic_model.pkl or .npz), for a model "
+            "trained on FLAME parameters: the vertices are written too."
+        ),
+    ] = None,
     style_span: Annotated[
         list[str] | None,
         typer.Option(help="SECONDS:FILE, repeatable: the style of motion FILE from SECONDS on (style_duration models)."),
@@ -250,7 +257,7 @@ def animate(
 
     A model trained on FLAME parameters writes `<speech>.flame.npz` (its parameters, and with --flame the vertices).
     """
-    from facetalk.animate import TEXTGRID_FORMAT, check_formats, write_animation, write_flame
+    from facetalk.animate import TEXTGRID_FORMAT, check_formats, needs_weights, write_animation, write_flame
     from facetalk.animate import animate as run_animate
     from facetalk.types import EmotionSchedule
 
@@ -274,7 +281,7 @@ def animate(
         result = run_animate(
             speech, text=transcript, emotion=schedule, persona=persona, backend=backend, fps=fps, seed=seed,
             model=model, style_ref=style_ref, subject=subject,
-            need_alignment=format is not None and TEXTGRID_FORMAT in formats,
+            need_alignment=format is not None and TEXTGRID_FORMAT in formats, need_weights=needs_weights(formats),
         )  # fmt: skip
     if result.motion.kind == "params":
         typer.echo(f"wrote {write_flame(result.motion, output, name=speech.stem, flame=flame)}")
@@ -453,8 +460,9 @@ def eval_(
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     style_ref: Annotated[
         Literal["speaker", "same_speaker", "other_speaker", "self", "none"],
-        typer.Option(help="Style reference: same_speaker (alias speaker: another clip of the speaker), other_speaker, "
-                          "self or none."),
+        typer.Option(
+            help="Style reference: same_speaker (alias speaker: another clip of the speaker), other_speaker, self or none."
+        ),
     ] = "speaker",
     units: Annotated[Literal["m", "mm"], typer.Option(help="Length unit of the data: m or mm.")] = "m",
     max_clips: Annotated[int, typer.Option(min=0, help="Evaluate at most this many clips; 0: all.")] = 0,
