@@ -152,6 +152,22 @@ def test_live_emotion_change_and_oversize_chunk(tiny_stream_model_dir: Path, pcm
         assert message["status"] == 413
 
 
+def test_idle_stream_gets_408_and_is_closed(tiny_stream_model_dir: Path, pcm: bytes) -> None:
+    with client_for(tiny_stream_model_dir, idle_timeout_s=0.5) as c, c.websocket_connect("/v1/stream") as ws:
+        ws.send_text("{}")
+        ws.send_bytes(pcm[:6400])
+        started = time.perf_counter()
+        message = ws.receive_json()
+        while "frames" in message:  # the frames of the chunk, then nothing more arrives
+            message = ws.receive_json()
+        assert message["status"] == 408 and "nothing received" in message["error"]
+        assert 0.4 < time.perf_counter() - started < 5.0
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4408
+        assert c.get("/health").json()["streams"] == 0
+
+
 def test_stream_limit_and_abrupt_disconnects(tiny_stream_model_dir: Path, pcm: bytes) -> None:
     with client_for(tiny_stream_model_dir, max_streams=1) as c:
         with c.websocket_connect("/v1/stream") as first:
