@@ -204,8 +204,16 @@ async def run(url: str, pcm: bytes, streams: int, stalled: int, timeout: float) 
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of process `pid` and of its live children (the server's worker processes)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a process that ended meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main() -> None:
@@ -215,13 +223,15 @@ def main() -> None:
     parser.add_argument("--stalled", type=int, default=1)
     parser.add_argument("--model", default="conv_baseline_stream")
     parser.add_argument("--batch-window-ms", type=float, default=10.0, help="the server's --batch-window-ms")
+    parser.add_argument("--workers", type=int, default=1, help="the server's --workers")
     args = parser.parse_args()
     samples = load_audio(asset_path("speech/example.wav")).samples
     samples = np.resize(samples, round(args.seconds * SAMPLE_RATE))  # the example, looped
     pcm = np.round(samples * 32767).astype("<i2").tobytes()
     port = free_port()
     command = [sys.executable, "-m", "facetalk.cli", "serve", "--port", str(port), "--model", args.model,
-               "--max-streams", str(args.streams + args.stalled), "--batch-window-ms", str(args.batch_window_ms)]  # fmt: skip
+               "--max-streams", str(args.streams + args.stalled), "--batch-window-ms", str(args.batch_window_ms),
+               "--workers", str(args.workers)]  # fmt: skip
     server = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.time() + 60

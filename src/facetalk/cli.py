@@ -344,6 +344,9 @@ def serve(
     batch_window_ms: Annotated[
         float, typer.Option(min=0.0, help="How long a model run waits for other streams' chunks to join it.")
     ] = 10.0,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes sharing the port and the jobs (streams are per process).")
+    ] = 1,
 ) -> None:
     """Serve animation over HTTP (POST /v1/animate) and WebSocket (/v1/stream), and the browser viewer at /."""
     from facetalk.serve.app import ServeSettings
@@ -353,7 +356,7 @@ def serve(
                              max_upload_bytes=round(max_upload_mb * 2**20), max_duration_s=max_duration,
                              batch_window_s=batch_window_ms / 1000)  # fmt: skip
     typer.echo(f"facetalk serving on http://{host}:{port}/ (viewer), ws://{host}:{port}/v1/stream", err=True)
-    run_serve(host=host, port=port, settings=settings)
+    run_serve(host=host, port=port, settings=settings, workers=workers)
 
 
 def _animate_spans(speech: Path, model: str | None, values: list[str]) -> Any:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -64,6 +65,8 @@ WS_CLOSE_BASE = 4000
 """WebSocket close code of an error: 4000 + its HTTP status."""
 PROGRESS_CHUNK_S = 1.0
 """Speech per step of a job that streams, for its progress."""
+SETTINGS_ENV = "FACETALK_SERVE_SETTINGS"
+"""How `serve(workers=N)` hands its settings (JSON) to the worker processes."""
 
 
 @dataclass
@@ -84,6 +87,8 @@ class ServeSettings:
         max_jobs: jobs kept (finished ones are forgotten oldest first).
         batch_window_s: how long a model run waits for the chunks of other streams to join it (more
             streams per run cost less CPU each; a frame waits up to this long).
+        workdir: where uploads, results and jobs go (shared by the worker processes of one server);
+            None: a new temporary directory.
     """
 
     model: str = DEFAULT_STREAM_MODEL
@@ -97,6 +102,7 @@ class ServeSettings:
     send_timeout_s: float = 10.0
     max_jobs: int = 32
     batch_window_s: float = 0.01
+    workdir: str | None = None
 
 
 class RequestError(FacetalkError):
@@ -107,15 +113,48 @@ class RequestError(FacetalkError):
         self.status = status
 
 
-@dataclass
-class Job:
-    """An animation running in the background."""
+class JobStore:
+    """Jobs as small JSON files (`{"status", "progress", "error", "path", "media_type"}`) in a directory,
+    so that every worker process of a server answers for every job."""
 
-    status: str = "running"
-    progress: float = 0.0
-    error: str | None = None
-    path: Path | None = None
-    media_type: str = ""
+    def __init__(self, directory: Path, limit: int) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.limit = limit
+
+    def create(self, media_type: str) -> str:
+        """A new running job's id; the oldest finished jobs are forgotten beyond `limit`."""
+        jobs = sorted(self.directory.glob("*.json"), key=lambda path: path.stat().st_mtime)
+        finished = [path for path in jobs if (self.get(path.stem) or {}).get("status") != "running"]
+        while len(jobs) >= self.limit and finished:
+            oldest = finished.pop(0)
+            oldest.unlink(missing_ok=True)
+            jobs.remove(oldest)
+        if len(jobs) >= self.limit:
+            raise RequestError(429, f"too many running jobs (limit {self.limit})")
+        job_id = uuid.uuid4().hex
+        self.update(job_id, status="running", progress=0.0, error=None, path=None, media_type=media_type)
+        return job_id
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Change fields of a job (written whole, then renamed: a reader never sees half a file)."""
+        job = {**(self.get(job_id) or {}), **fields}
+        partial = self.directory / f"{job_id}.{os.getpid()}.{threading.get_ident()}.tmp"
+        partial.write_text(json.dumps(job))
+        partial.replace(self.directory / f"{job_id}.json")
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """A job's fields, or None for an unknown id."""
+        if not job_id.isalnum():
+            return None
+        try:
+            value: dict[str, Any] = json.loads((self.directory / f"{job_id}.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return value
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.directory.glob("*.json"))
 
 
 class Batcher:
@@ -201,9 +240,13 @@ class ServerState:
     settings: ServeSettings
     models: dict[str, Animator] = field(default_factory=dict)
     streams: int = 0
-    jobs: dict[str, Job] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="facetalk-serve-")))
+    workdir: Path = field(init=False)
+    jobs: JobStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.settings.workdir or tempfile.mkdtemp(prefix="facetalk-serve-"))
+        self.jobs = JobStore(self.workdir / "jobs", self.settings.max_jobs)
 
     def model(self, name: str | None) -> Animator:
         """A loaded model by name (loaded once, shared read-only by every request)."""
@@ -375,20 +418,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             motion = await run_in_threadpool(animate_file, state, path, model=model, emotion=emotion, persona=persona)
             result = await run_in_threadpool(write_response, motion, fmt, directory)
             return Response(result.read_bytes(), media_type=RESPONSE_FORMATS[fmt][0])
-        job_id = uuid.uuid4().hex
-        job = Job(media_type=RESPONSE_FORMATS[fmt][0])
-        _remember(state, job_id, job)
+        job_id = state.jobs.create(RESPONSE_FORMATS[fmt][0])
 
         def run() -> None:
             def progress(value: float) -> None:
-                job.progress = value
+                state.jobs.update(job_id, progress=value)
 
             try:
-                job.path = write_response(animate_file(state, path, model=model, emotion=emotion, persona=persona,
-                                                       progress=progress), fmt, directory)  # fmt: skip
-                job.status, job.progress = "done", 1.0
+                result = write_response(animate_file(state, path, model=model, emotion=emotion, persona=persona,
+                                                     progress=progress), fmt, directory)  # fmt: skip
+                state.jobs.update(job_id, status="done", progress=1.0, path=str(result))
             except Exception as exc:  # reported through the job's status, never raised
-                job.status, job.error = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                state.jobs.update(job_id, status="failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
         threading.Thread(target=run, daemon=True).start()
         return JSONResponse({"job": job_id, "status_url": f"/v1/jobs/{job_id}"}, status_code=202)
@@ -399,8 +440,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         job = state.jobs.get(job_id)
         if job is None:
             raise RequestError(404, f"no job {job_id!r}")
-        return {"status": job.status, "progress": round(job.progress, 3), "error": job.error,
-                "result_url": f"/v1/jobs/{job_id}/result" if job.status == "done" else None}  # fmt: skip
+        return {"status": job["status"], "progress": round(job["progress"], 3), "error": job["error"],
+                "result_url": f"/v1/jobs/{job_id}/result" if job["status"] == "done" else None}  # fmt: skip
 
     @app.get("/v1/jobs/{job_id}/result")
     async def job_result(job_id: str, request: Request) -> Response:
@@ -408,9 +449,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         job = state.jobs.get(job_id)
         if job is None:
             raise RequestError(404, f"no job {job_id!r}")
-        if job.status != "done" or job.path is None:
-            raise RequestError(409, f"job {job_id} is {job.status}")
-        return FileResponse(job.path, media_type=job.media_type)
+        if job["status"] != "done" or job["path"] is None:
+            raise RequestError(409, f"job {job_id} is {job['status']}")
+        return FileResponse(job["path"], media_type=job["media_type"])
 
     @app.get("/v1/face.glb")
     async def face() -> Response:
@@ -523,16 +564,6 @@ def _duration(path: Path) -> float:
     return waveform.duration
 
 
-def _remember(state: ServerState, job_id: str, job: Job) -> None:
-    """Keep `job`, forgetting the oldest finished jobs beyond `max_jobs`."""
-    finished = [key for key, old in state.jobs.items() if old.status != "running"]
-    while len(state.jobs) >= state.settings.max_jobs and finished:
-        state.jobs.pop(finished.pop(0))
-    if len(state.jobs) >= state.settings.max_jobs:
-        raise RequestError(429, f"too many running jobs (limit {state.settings.max_jobs})")
-    state.jobs[job_id] = job
-
-
 def _json_object(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text or "")
@@ -576,16 +607,35 @@ def _open(state: ServerState, options: dict[str, Any]) -> AnimationStream:
                            lookahead=lookahead, sample_rate=rate)  # fmt: skip
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None) -> None:
-    """Run the server until interrupted."""
+def worker_app() -> FastAPI:
+    """The app of one worker process of `serve(workers=N)`, its settings read from `SETTINGS_ENV`."""
+    return _ready(create_app(ServeSettings(**json.loads(os.environ[SETTINGS_ENV]))))
+
+
+def _ready(app: FastAPI) -> FastAPI:
+    """`app` with its default model loaded before the first client, for one thread per process."""
     import torch
-    import uvicorn
 
     torch.set_num_threads(1)  # many small streams: one thread each is fastest
-    app = create_app(settings)
-    app.state.facetalk.model(None)  # load the default model before the first client
+    app.state.facetalk.model(None)
     # the ~200,000 objects of the libraries and the model never become garbage: out of the collector's sight,
     # a full collection takes microseconds instead of stopping every stream for 0.2 s
     gc.freeze()
+    return app
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None, workers: int = 1) -> None:
+    """Run the server until interrupted, in `workers` processes sharing the port and the jobs (each
+    process runs its own streams, up to `max_streams` each)."""
+    import uvicorn
+
+    settings = settings or ServeSettings()
     # no per-message deflate: frames hardly compress, and zlib was a fifth of the server's CPU under load
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets", ws_per_message_deflate=False)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "ws": "websockets-sansio",
+                               "ws_per_message_deflate": False}  # fmt: skip
+    if workers == 1:
+        uvicorn.run(_ready(create_app(settings)), **options)
+        return
+    shared = dataclasses.replace(settings, workdir=settings.workdir or tempfile.mkdtemp(prefix="facetalk-serve-"))
+    os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(shared))
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
