@@ -160,7 +160,7 @@ class Client(asyncio.Protocol):
             return
         if self.stalled:
             error = None
-        self.result.update(error=error, frames=len(self.times), latencies=self.latencies, stalled=self.stalled,
+        self.result.update(error=error, frames=len(self.times), latencies=self.latencies, times=self.times, stalled=self.stalled,
                            ordered=all(b > a for a, b in itertools.pairwise(self.times)))  # fmt: skip
         self.finished.set_result(self.result)
         if self.transport is not None:
@@ -262,6 +262,14 @@ def main() -> None:
     if len(latencies):
         print(f"latency p50 {np.nanpercentile(latencies, 50):.1f} ms, p95 {np.nanpercentile(latencies, 95):.1f} ms, "
               f"max {np.nanmax(latencies):.1f} ms over {len(latencies)} frames")  # fmt: skip
+        # where the slow frames are: over the run (by the frame's time) and across streams
+        times = np.asarray([t for r in live for t in r.get("times", [])], dtype=np.float64)  # type: ignore[attr-defined]
+        edges = np.linspace(0.0, args.seconds, 7)
+        windows = [np.nanpercentile(latencies[(times >= a) & (times < b)], 95) for a, b in itertools.pairwise(edges)]
+        print("p95 by sixth of the run: " + ", ".join(f"{w:.0f}" for w in windows) + " ms")
+        per_stream = sorted(float(np.nanpercentile(r["latencies"], 95)) * 1000 for r in live if r.get("latencies"))  # type: ignore[arg-type]
+        middle = per_stream[len(per_stream) // 2]
+        print(f"p95 per stream: min {per_stream[0]:.0f}, median {middle:.0f}, max {per_stream[-1]:.0f} ms")
     print(f"errors {len(errors)}{': ' + str(errors[:3]) if errors else ''}; dropped frames {dropped}")
     print(f"server CPU {cpu:.1f} s = {cpu / (args.streams * args.seconds):.4f} s per s of speech per stream "
           f"({cpu / wall:.0%} of a core); clients' CPU {client_cpu:.1f} s ({client_cpu / wall:.0%} of a core)")

@@ -1,6 +1,7 @@
 """`facetalk serve`: animation over HTTP and WebSocket, and the browser viewer (FastAPI + uvicorn).
 
-- `GET /health`: `{"status": "ok", "model", "personas", "streams", "max_streams", "jobs"}`.
+- `GET /health`: `{"status": "ok", "model", "personas", "streams", "max_streams", "jobs", "worker"}`
+  (`streams` and `max_streams` of the worker process `worker` that answered).
 - `POST /v1/animate`: a multipart upload (`audio`: the speech file; form fields `format`,
   `emotion`, `persona`, `model`, `wait`) answered with the animation in the export format, or, for
   speech longer than `sync_limit_s` (or `wait=false`), `202 {"job", "status_url"}`; `GET
@@ -382,7 +383,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         metadata = loaded.metadata if loaded is not None else {}
         personas = [*(metadata.get("personas") or {}), *(metadata.get("subjects") or [])]
         return {"status": "ok", "model": state.settings.model, "personas": personas, "streams": state.streams,
-                "max_streams": state.settings.max_streams, "jobs": len(state.jobs)}  # fmt: skip
+                "max_streams": state.settings.max_streams, "jobs": len(state.jobs), "worker": os.getpid()}  # fmt: skip
 
     @app.post("/v1/animate")
     async def animate(request: Request) -> Response:
