@@ -161,41 +161,90 @@ class JobStore:
 class Batcher:
     """Runs the model of every stream with frames due in one go (`facetalk.stream.run_streams`).
 
-    A stream coroutine feeds its chunk and awaits `frames`; the batcher task wakes, lets the other
-    streams' chunks arrive for `window_s`, and runs them all at once: one model run per window
-    instead of one per chunk, which is what lets one process serve many streams (the model's cost
-    is mostly per run, not per frame).
+    A stream's coroutine feeds its chunks as they come and `request`s its frames; the batcher task
+    wakes, lets the other streams' chunks arrive for `window_s`, runs every requesting stream at
+    once and hands each its frames (`Outbox.put`): one model run per window instead of one per
+    chunk, whatever the number of streams (the model's cost is mostly per run, not per frame). A
+    stream that fell behind has all its waiting chunks in that run, so it catches up at once.
     """
 
     def __init__(self, window_s: float = 0.0) -> None:
         self.window_s = window_s
-        self.queue: list[tuple[AnimationStream, asyncio.Future[list[Frame]]]] = []
+        self.waiting: dict[AnimationStream, Outbox] = {}
         self.wake = asyncio.Event()
 
-    async def frames(self, stream: AnimationStream) -> list[Frame]:
-        if not stream.ready:
-            return []
-        future: asyncio.Future[list[Frame]] = asyncio.get_running_loop().create_future()
-        self.queue.append((stream, future))
+    def request(self, stream: AnimationStream, outbox: Outbox) -> None:
+        """Compute `stream`'s frames due (those of its chunks fed so far) in the next run, into `outbox`."""
+        self.waiting[stream] = outbox
         self.wake.set()
-        return await future
 
     async def run(self) -> None:
         while True:
             await self.wake.wait()
             self.wake.clear()
             await asyncio.sleep(self.window_s)  # the chunks that arrive meanwhile join the run
-            items, self.queue = self.queue, []
+            items, self.waiting = self.waiting, {}
+            streams = [stream for stream in items if stream.ready]  # one that ended meanwhile has none due
             try:
-                results = run_streams([stream for stream, _ in items])
-            except Exception as exc:  # a bug: each waiting stream reports it
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(exc)
+                results = run_streams(streams)
+            except Exception as exc:  # a bug: each stream of the run reports it
+                for outbox in items.values():
+                    outbox.abort(RequestError(500, f"internal error ({type(exc).__name__})"))
                 continue
-            for (_, future), frames in zip(items, results, strict=True):
-                if not future.done():
-                    future.set_result(frames)
+            for stream, frames in zip(streams, results, strict=True):
+                items[stream].put(frames)
+
+
+class Outbox:
+    """A stream's frames waiting to be sent, and the task that sends them: everything waiting goes as
+    one message, so a stream that fell behind catches up in a few large messages, not many small ones."""
+
+    def __init__(self, websocket: WebSocket, channels: tuple[str, ...], *, binary: bool, watchdog: Watchdog) -> None:
+        self.websocket, self.channels, self.binary, self.watchdog = websocket, channels, binary, watchdog
+        self.frames: list[Frame] = []
+        self.sent = 0
+        self.ready = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.task = asyncio.create_task(self.run())
+
+    def put(self, frames: list[Frame]) -> None:
+        if frames:
+            self.frames += frames
+            self.idle.clear()
+            self.ready.set()
+
+    def abort(self, error: RequestError) -> None:
+        """End the stream with `error` (see `Watchdog.abort`)."""
+        self.watchdog.abort(error)
+
+    async def run(self) -> None:
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            while self.frames:
+                frames, self.frames = self.frames, []
+                self.watchdog.sending = self.watchdog.loop.time()
+                if self.binary:
+                    await self.websocket.send_bytes(frames_binary(frames))
+                else:
+                    await self.websocket.send_text(frames_message(frames, self.channels))
+                self.watchdog.sending = None
+                self.sent += len(frames)
+            self.idle.set()
+
+    async def drain(self) -> None:
+        """Wait until every frame put has been sent."""
+        while not self.idle.is_set():
+            await asyncio.wait([asyncio.ensure_future(self.idle.wait()), self.task], return_when=asyncio.FIRST_COMPLETED)
+            if self.task.done():
+                self.task.result()  # its error (a vanished client), if any
+                return
+
+    def close(self) -> None:
+        if self.task.done() and not self.task.cancelled():
+            self.task.exception()  # retrieved: a send to a client that vanished, reported by its receive already
+        self.task.cancel()
 
 
 class Watchdog:
@@ -219,6 +268,13 @@ class Watchdog:
 
     def touch(self) -> None:
         self.received = self.loop.time()
+
+    def abort(self, error: RequestError) -> None:
+        """End the stream now with `error`, whatever its coroutine is waiting for."""
+        if self.expired is None:
+            self.expired = error
+            if self.task is not None:
+                self.task.cancel()
 
     def check(self) -> None:
         now = self.loop.time()
@@ -477,6 +533,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         await websocket.accept()
         counted = False
         watchdog: Watchdog | None = None
+        outbox: Outbox | None = None
         try:
             _check_key(state.settings, websocket.headers, websocket.query_params)
             if state.streams >= state.settings.max_streams:
@@ -487,21 +544,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             animation = _open(state, options)
             binary = options.get("format", "json") == "binary"
             limit = round(state.settings.max_duration_s * animation.features.sample_rate)
-            received = sent = 0
+            received = 0
             watchdog = Watchdog(idle_s=state.settings.idle_timeout_s, send_s=state.settings.send_timeout_s)
-
-            async def send(frames: list[Frame]) -> None:
-                nonlocal sent
-                if not frames:
-                    return
-                sent += len(frames)
-                watchdog.sending = watchdog.loop.time()
-                if binary:
-                    await websocket.send_bytes(frames_binary(frames))
-                else:
-                    await websocket.send_text(frames_message(frames, animation.channels))
-                watchdog.sending = None
-
+            outbox = Outbox(websocket, animation.channels, binary=binary, watchdog=watchdog)
             while True:
                 message = await websocket.receive()
                 watchdog.touch()
@@ -515,14 +560,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                     if received > limit:
                         raise RequestError(413, f"the stream is longer than the limit of {state.settings.max_duration_s:g} s")
                     animation.feed(chunk)
-                    await send(await batcher.frames(animation))
+                    if animation.ready:
+                        batcher.request(animation, outbox)
                     continue
                 control = _json_object(message.get("text"))
                 if control.get("end") is True:
-                    await send(animation.end())
-                    await websocket.send_text(json.dumps({"done": True, "frames": sent}))
+                    outbox.put(animation.end())  # with the frames of a request not run yet: it finds none due
+                    await outbox.drain()
+                    await websocket.send_text(json.dumps({"done": True, "frames": outbox.sent}))
                     await websocket.close(1000)
                     return
+                if animation.ready:  # the frames of the chunks before a change are computed without it
+                    outbox.put(run_streams([animation])[0])
                 if "emotion" in control:
                     animation.set_emotion(_schedule(control["emotion"]))
                 if "persona" in control:
@@ -539,6 +588,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
                 exc = watchdog.expired
             status = exc.status if isinstance(exc, RequestError) else 400
+            if outbox is not None:  # the frames not sent yet are dropped with the stream
+                outbox.close()
             if websocket.application_state == WebSocketState.CONNECTED:
                 try:
                     await asyncio.wait_for(websocket.send_text(json.dumps({"error": str(exc), "status": status})), 1.0)
@@ -550,6 +601,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                 state.streams -= 1
             if watchdog is not None:
                 watchdog.close()
+            if outbox is not None:
+                outbox.close()
 
     three = three_dir()
     if three is not None:
