@@ -52,7 +52,9 @@ def chunks(pcm: bytes, size: int = 640) -> list[bytes]:
     return [pcm[i : i + size] for i in range(0, len(pcm), size)]
 
 
-def run_stream(ws, pcm: bytes) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
+def run_stream(ws, pcm: bytes, messages: list[int] | None = None) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
+    """Send all of `pcm` at once in 20 ms chunks, then the end; the frames and the final message
+    (and each frames message's frame count appended to `messages`)."""
     frames: list[dict] = []
     for chunk in chunks(pcm):
         ws.send_bytes(chunk)
@@ -62,6 +64,8 @@ def run_stream(ws, pcm: bytes) -> tuple[list[dict], dict]:  # type: ignore[no-un
         if message.get("done"):
             return frames, message
         frames += message["frames"]
+        if messages is not None:
+            messages.append(len(message["frames"]))
 
 
 def test_health(client: TestClient) -> None:
@@ -74,7 +78,10 @@ def test_websocket_stream_equals_the_engine(client: TestClient, pcm: bytes, tiny
 
     with client.websocket_connect("/v1/stream") as ws:
         ws.send_text(json.dumps({"sample_rate": 16000, "emotion": "happy:0.5", "persona": "spk01"}))
-        frames, done = run_stream(ws, pcm)
+        messages: list[int] = []
+        frames, done = run_stream(ws, pcm, messages)
+    # 100 chunks sent at once: frames computed together go out together (one message per frame-making chunk was 60)
+    assert sum(messages) == 60 and len(messages) < 30, messages
     engine = AnimationStream(load_model(tiny_stream_model_dir), emotion=EmotionSchedule.parse("happy:0.5"), persona="spk01")
     want = list(stream_chunks(engine, chunks(pcm)))
     assert done["frames"] == len(frames) == len(want) == 60

@@ -17,10 +17,11 @@
 
 Every bad request gets a JSON body `{"error": message}` with a 4xx status; on the WebSocket the
 error message is followed by a close with code 4000 + the HTTP status (4400 malformed, 4401 API
-key, 4408 idle, 4413 too large, 4429 too many streams). Each stream is one coroutine that reads a
-chunk, computes its frames (a few milliseconds) and sends them: a client that stops reading blocks
-only its own coroutine until `send_timeout_s` drops it, a vanished one ends its coroutine. The
-model runs of all streams with frames due at the same moment are one batched run (`Batcher`).
+key, 4408 idle, 4413 too large, 4429 too many streams). Each stream is one coroutine that reads
+its chunks and feeds their features, and one task that sends its frames (`Outbox`); the model
+runs of all streams with frames due within `batch_window_s` are one batched run (`Batcher`). A
+client that stops reading blocks only its own sender until `send_timeout_s` drops it (`Watchdog`),
+a vanished one ends its coroutine. `serve(workers=N)` runs N such processes on one port.
 """
 
 from __future__ import annotations
@@ -234,12 +235,14 @@ class Outbox:
             self.idle.set()
 
     async def drain(self) -> None:
-        """Wait until every frame put has been sent."""
-        while not self.idle.is_set():
-            await asyncio.wait([asyncio.ensure_future(self.idle.wait()), self.task], return_when=asyncio.FIRST_COMPLETED)
-            if self.task.done():
-                self.task.result()  # its error (a vanished client), if any
-                return
+        """Wait until every frame put has been sent (or raise what stopped the sender: a vanished client)."""
+        idle = asyncio.ensure_future(self.idle.wait())
+        try:
+            await asyncio.wait([idle, self.task], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+        if not self.idle.is_set():
+            self.task.result()
 
     def close(self) -> None:
         if self.task.done() and not self.task.cancelled():
@@ -250,9 +253,10 @@ class Outbox:
 class Watchdog:
     """The idle and send timeouts of one stream without a timer per message: one timer, re-armed lazily.
 
-    The stream's coroutine `touch`es it on every message received and marks its sends; once nothing
-    has arrived for `idle_s`, or a send has not finished for `send_s`, the timer cancels the
-    coroutine's task, which turns the cancellation into the 408 of `expired`. (`asyncio.timeout`
+    The stream's coroutine `touch`es it on every message received and its `Outbox` marks its sends;
+    once nothing has arrived for `idle_s`, or a send has not finished for `send_s`, the timer cancels
+    the coroutine's task, which turns the cancellation into the 408 of `expired` (`abort` does the
+    same with another error). (`asyncio.timeout`
     around every receive and send cost two timer-heap entries per message, a tenth of the server's
     CPU with 50 streams.)
     """
