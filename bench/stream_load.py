@@ -15,7 +15,7 @@ exceptions), dropped frames (a stream's frames short of ceil(duration * fps) or 
 server's CPU seconds per second of streamed speech, the clients' own CPU, and the load average.
 
     .venv/bin/python bench/stream_load.py [--streams 50] [--seconds 60] [--stalled 1] [--model weights/conv_baseline_stream]
-                                          [--batch-window-ms 10]
+                                          [--batch-window-ms 10] [--workers 1]
 """
 
 from __future__ import annotations
