@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import struct
@@ -259,3 +260,51 @@ def test_viewer_and_face_are_served(client: TestClient) -> None:
     face = client.get("/v1/face.glb")
     assert face.status_code == 200 and face.content[:4] == b"glTF"
     assert client.get("/v1/example.wav").content[:4] == b"RIFF"
+
+
+def test_watchdog_drops_a_stream_whose_send_blocks() -> None:
+    """A client that takes no frames (its send never completes): the stream's task is cancelled after
+    the send timeout with a 408, as after the idle timeout; sends that complete keep it alive."""
+    from facetalk.serve.app import Outbox, Watchdog
+    from facetalk.stream import Frame
+
+    class Socket:
+        """Takes messages while `reading`, then never again (the socket buffers full)."""
+
+        def __init__(self) -> None:
+            self.reading, self.messages = True, 0
+
+        async def send_bytes(self, data: bytes) -> None:
+            while not self.reading:
+                await asyncio.sleep(3600)
+            self.messages += 1
+
+    async def run() -> tuple[int, object, float]:
+        client = Socket()
+        watchdog: Watchdog | None = None
+        outbox: Outbox | None = None
+
+        async def stream() -> None:
+            nonlocal watchdog, outbox
+            watchdog = Watchdog(idle_s=30.0, send_s=0.3)
+            outbox = Outbox(client, ("jawOpen",), binary=True, watchdog=watchdog)  # type: ignore[arg-type]
+            await asyncio.sleep(3600)  # as the stream's coroutine waits for its next chunk
+
+        task = asyncio.create_task(stream())
+        await asyncio.sleep(0.05)
+        assert outbox is not None and watchdog is not None
+        for i in range(3):  # read: each put goes out
+            outbox.put([Frame(i, i / 30, np.zeros(1, np.float32))])
+            await asyncio.sleep(0.2)
+        client.reading = False
+        outbox.put([Frame(3, 0.1, np.zeros(1, np.float32))])
+        started = time.perf_counter()
+        with pytest.raises(asyncio.CancelledError):  # (a TimeoutError if the watchdog never fired)
+            await asyncio.wait_for(task, 5.0)
+        watchdog.close()
+        outbox.close()
+        return client.messages, watchdog.expired, time.perf_counter() - started
+
+    messages, expired, waited = asyncio.run(run())
+    assert messages == 3 and 0.25 < waited < 2.0, (messages, waited)
+    assert expired is not None and expired.status == 408 and "does not read" in str(expired)  # type: ignore[attr-defined]
