@@ -348,15 +348,22 @@ def serve(
     max_streams: Annotated[int, typer.Option(min=1, help="Concurrent WebSocket streams.")] = 64,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest upload, in MiB.")] = 25.0,
     max_duration: Annotated[float, typer.Option(min=1.0, help="Longest speech, in seconds.")] = 600.0,
+    batch_window_ms: Annotated[
+        float, typer.Option(min=0.0, help="How long a model run waits for other streams' chunks to join it.")
+    ] = 10.0,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes sharing the port and the jobs (streams are per process).")
+    ] = 1,
 ) -> None:
     """Serve animation over HTTP (POST /v1/animate) and WebSocket (/v1/stream), and the browser viewer at /."""
     from facetalk.serve.app import ServeSettings
     from facetalk.serve.app import serve as run_serve
 
     settings = ServeSettings(model=model, api_key=api_key, max_streams=max_streams,
-                             max_upload_bytes=round(max_upload_mb * 2**20), max_duration_s=max_duration)  # fmt: skip
+                             max_upload_bytes=round(max_upload_mb * 2**20), max_duration_s=max_duration,
+                             batch_window_s=batch_window_ms / 1000)  # fmt: skip
     typer.echo(f"facetalk serving on http://{host}:{port}/ (viewer), ws://{host}:{port}/v1/stream", err=True)
-    run_serve(host=host, port=port, settings=settings)
+    run_serve(host=host, port=port, settings=settings, workers=workers)
 
 
 def _animate_spans(speech: Path, model: str | None, values: list[str]) -> Any:

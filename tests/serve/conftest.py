@@ -21,7 +21,7 @@ def server() -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = create_app(ServeSettings(send_timeout_s=1.0))
-    runner = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    runner = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"))
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     deadline = time.time() + 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import struct
@@ -52,7 +53,9 @@ def chunks(pcm: bytes, size: int = 640) -> list[bytes]:
     return [pcm[i : i + size] for i in range(0, len(pcm), size)]
 
 
-def run_stream(ws, pcm: bytes) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
+def run_stream(ws, pcm: bytes, messages: list[int] | None = None) -> tuple[list[dict], dict]:  # type: ignore[no-untyped-def]
+    """Send all of `pcm` at once in 20 ms chunks, then the end; the frames and the final message
+    (and each frames message's frame count appended to `messages`)."""
     frames: list[dict] = []
     for chunk in chunks(pcm):
         ws.send_bytes(chunk)
@@ -62,6 +65,8 @@ def run_stream(ws, pcm: bytes) -> tuple[list[dict], dict]:  # type: ignore[no-un
         if message.get("done"):
             return frames, message
         frames += message["frames"]
+        if messages is not None:
+            messages.append(len(message["frames"]))
 
 
 def test_health(client: TestClient) -> None:
@@ -74,7 +79,10 @@ def test_websocket_stream_equals_the_engine(client: TestClient, pcm: bytes, tiny
 
     with client.websocket_connect("/v1/stream") as ws:
         ws.send_text(json.dumps({"sample_rate": 16000, "emotion": "happy:0.5", "persona": "spk01"}))
-        frames, done = run_stream(ws, pcm)
+        messages: list[int] = []
+        frames, done = run_stream(ws, pcm, messages)
+    # 100 chunks sent at once: frames computed together go out together (one message per frame-making chunk was 60)
+    assert sum(messages) == 60 and len(messages) < 30, messages
     engine = AnimationStream(load_model(tiny_stream_model_dir), emotion=EmotionSchedule.parse("happy:0.5"), persona="spk01")
     want = list(stream_chunks(engine, chunks(pcm)))
     assert done["frames"] == len(frames) == len(want) == 60
@@ -150,6 +158,22 @@ def test_live_emotion_change_and_oversize_chunk(tiny_stream_model_dir: Path, pcm
         while "frames" in message:
             message = ws.receive_json()
         assert message["status"] == 413
+
+
+def test_idle_stream_gets_408_and_is_closed(tiny_stream_model_dir: Path, pcm: bytes) -> None:
+    with client_for(tiny_stream_model_dir, idle_timeout_s=0.5) as c, c.websocket_connect("/v1/stream") as ws:
+        ws.send_text("{}")
+        ws.send_bytes(pcm[:6400])
+        started = time.perf_counter()
+        message = ws.receive_json()
+        while "frames" in message:  # the frames of the chunk, then nothing more arrives
+            message = ws.receive_json()
+        assert message["status"] == 408 and "nothing received" in message["error"]
+        assert 0.4 < time.perf_counter() - started < 5.0
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4408
+        assert c.get("/health").json()["streams"] == 0
 
 
 def test_stream_limit_and_abrupt_disconnects(tiny_stream_model_dir: Path, pcm: bytes) -> None:
@@ -236,3 +260,51 @@ def test_viewer_and_face_are_served(client: TestClient) -> None:
     face = client.get("/v1/face.glb")
     assert face.status_code == 200 and face.content[:4] == b"glTF"
     assert client.get("/v1/example.wav").content[:4] == b"RIFF"
+
+
+def test_watchdog_drops_a_stream_whose_send_blocks() -> None:
+    """A client that takes no frames (its send never completes): the stream's task is cancelled after
+    the send timeout with a 408, as after the idle timeout; sends that complete keep it alive."""
+    from facetalk.serve.app import Outbox, Watchdog
+    from facetalk.stream import Frame
+
+    class Socket:
+        """Takes messages while `reading`, then never again (the socket buffers full)."""
+
+        def __init__(self) -> None:
+            self.reading, self.messages = True, 0
+
+        async def send_bytes(self, data: bytes) -> None:
+            while not self.reading:
+                await asyncio.sleep(3600)
+            self.messages += 1
+
+    async def run() -> tuple[int, object, float]:
+        client = Socket()
+        watchdog: Watchdog | None = None
+        outbox: Outbox | None = None
+
+        async def stream() -> None:
+            nonlocal watchdog, outbox
+            watchdog = Watchdog(idle_s=30.0, send_s=0.3)
+            outbox = Outbox(client, ("jawOpen",), binary=True, watchdog=watchdog)  # type: ignore[arg-type]
+            await asyncio.sleep(3600)  # as the stream's coroutine waits for its next chunk
+
+        task = asyncio.create_task(stream())
+        await asyncio.sleep(0.05)
+        assert outbox is not None and watchdog is not None
+        for i in range(3):  # read: each put goes out
+            outbox.put([Frame(i, i / 30, np.zeros(1, np.float32))])
+            await asyncio.sleep(0.2)
+        client.reading = False
+        outbox.put([Frame(3, 0.1, np.zeros(1, np.float32))])
+        started = time.perf_counter()
+        with pytest.raises(asyncio.CancelledError):  # (a TimeoutError if the watchdog never fired)
+            await asyncio.wait_for(task, 5.0)
+        watchdog.close()
+        outbox.close()
+        return client.messages, watchdog.expired, time.perf_counter() - started
+
+    messages, expired, waited = asyncio.run(run())
+    assert messages == 3 and 0.25 < waited < 2.0, (messages, waited)
+    assert expired is not None and expired.status == 408 and "does not read" in str(expired)  # type: ignore[attr-defined]

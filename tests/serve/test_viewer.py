@@ -1,5 +1,5 @@
 """The browser viewer in headless Chromium: the example, the mouth open on a vowel and closed on a bilabial,
-and the browser's WebSocket path.
+the browser's WebSocket path, and the microphone (Chromium's fake capture device playing a WAV).
 
 Needs Debian's `chromium-headless-shell`, three.js in the venv (both installed by `make`) and the
 shipped streaming model; skipped without them. The server runs in a thread on a free port
@@ -44,15 +44,16 @@ pytestmark = pytest.mark.skipif(
 
 
 @contextlib.contextmanager
-def page(url: str) -> Iterator[Callable[..., Any]]:
-    """Open `url` in headless Chromium; yields `call(method, **params)` over the DevTools protocol."""
+def page(url: str, *flags: str) -> Iterator[Callable[..., Any]]:
+    """Open `url` in headless Chromium (with extra command-line `flags`); yields `call(method, **params)`
+    over the DevTools protocol."""
     from websockets.sync.client import connect
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = [str(CHROMIUM), "--no-sandbox", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-               f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--remote-debugging-port={port}", url]  # fmt: skip
+               f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--remote-debugging-port={port}", *flags, url]  # fmt: skip
     # a session of its own, so that its GPU and renderer processes end with it
     browser = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -137,3 +138,30 @@ def test_viewer_streams_over_the_websocket(server: str) -> None:
         done = wait_for(call, "document.body.dataset.liveDone")
         received = wait_for(call, "document.body.dataset.liveFrames")
     assert done == received == str(expected)  # every frame the server sent arrived
+
+
+def test_viewer_streams_the_microphone(server: str) -> None:
+    """The microphone path: Chromium's fake capture device plays the example WAV (looped) into
+    getUserMedia; the page resamples it to 16 kHz and streams it over the WebSocket; frames come back
+    and move the jaw as the file itself does; stopping the microphone ends the stream with every
+    frame delivered. (A silent WAV leaves jawOpen at 0 this way.)"""
+    from facetalk.stream import stream_file
+
+    stream, offline = stream_file(asset_path("speech/example.wav"))
+    jaw_offline = max(float(f.weights[stream.channels.index("jawOpen")]) for f in offline)
+    flags = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+             f"--use-file-for-fake-audio-capture={asset_path('speech/example.wav')}",
+             "--autoplay-policy=no-user-gesture-required")  # fmt: skip
+    with page(f"{server}/?mic=1", *flags) as call:
+        assert wait_for(call, "document.body.dataset.mic") == "on"
+        # 6.7 s of microphone: the whole example at least once
+        frames = wait_for(call, "Number(document.body.dataset.liveFrames || 0) >= 200 && document.body.dataset.liveFrames")
+        jaw = float(wait_for(call, "document.body.dataset.liveJaw"))
+        call("Runtime.evaluate", expression="document.getElementById('mic').click()")  # stop: {"end": true}
+        done = wait_for(call, "document.body.dataset.liveDone")
+        received = wait_for(call, "document.body.dataset.liveFrames")
+        status = call("Runtime.evaluate", expression="document.getElementById('status').textContent", returnByValue=True)
+    assert frames and int(frames) >= 200, frames
+    assert abs(jaw - jaw_offline) < 0.1, (jaw, jaw_offline)  # the jaw opens as on the file (0.94 here)
+    assert done is not None and int(done) == int(received) >= int(frames), (done, received)
+    assert "error" not in status["result"]["value"], status

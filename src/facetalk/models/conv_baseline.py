@@ -72,6 +72,16 @@ class ConvBlock(nn.Module):
         past, future = self.padding
         return x[:, :, past : x.shape[2] - future] + self.drop(self.act(self.conv(x)))
 
+    def step_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """`step` in the frame-major layout, (B, past + n + future, W) to (B, n, W): the kernel as one matrix
+        product over the n frames' windows, a few times cheaper than `conv1d` on a few frames of many streams."""
+        past, future = self.padding
+        size, width = self.conv.kernel_size[0], x.shape[2]
+        windows = x.unfold(1, size, 1)  # (B, n, W, kernel), the layout of the kernel's (W_out, W, kernel)
+        y = nn.functional.linear(windows.reshape(*windows.shape[:2], width * size), self.conv.weight.reshape(-1, width * size),
+                                 self.conv.bias)  # fmt: skip
+        return x[:, past : x.shape[1] - future] + self.drop(self.act(y))
+
 
 class SequenceDiscriminator(nn.Module):
     """Scores each frame of a motion sequence as real (1) or generated (0): (B, T, D) to (B, T)."""
@@ -164,8 +174,8 @@ class ConvBaseline(Animator):
 
     def stream_start(self) -> list[torch.Tensor]:
         """The state of an incremental run of one clip: each block's input frames it will still read,
-        (1, W, n); at the start, its past zero padding. States of equal shapes concatenate into a batch."""
-        return [torch.zeros(1, self.head.in_features, past) for past, _ in self.paddings]
+        (1, n, W); at the start, its past zero padding. States of equal shapes concatenate into a batch."""
+        return [torch.zeros(1, past, self.head.in_features) for past, _ in self.paddings]
 
     def stream_step(self, state: list[torch.Tensor], batch: Batch, *, final: bool) -> torch.Tensor:
         """Motion of the frames the new input frames complete, computing each block's new frames only.
@@ -180,15 +190,16 @@ class ConvBaseline(Animator):
         Returns:
             Motion of the next frames, (B, n, D).
         """
-        h = self.embed(batch).transpose(1, 2)  # (B, W, n)
+        h = self.embed(batch)  # (B, n, W)
         for level, (block, (past, future)) in enumerate(zip(self.blocks, self.paddings, strict=True)):
-            context = torch.cat([state[level], h, h.new_zeros(*h.shape[:2], future if final else 0)], dim=2)
-            if context.shape[2] <= past + future:  # no frame of this block is complete yet
-                state[level], h = context[:, :, : context.shape[2] - (future if final else 0)], h[:, :, :0]
+            pad = future if final else 0
+            context = torch.cat([state[level], h, h.new_zeros(h.shape[0], pad, h.shape[2])], dim=1)  # (B, L, W)
+            if context.shape[1] <= past + future:  # no frame of this block is complete yet
+                state[level], h = context[:, : context.shape[1] - pad], h[:, :0]
                 continue
-            h = cast(ConvBlock, block).step(context)  # (B, W, n')
-            state[level] = context[:, :, h.shape[2] : context.shape[2] - (future if final else 0)]
-        return self.head(h.transpose(1, 2))  # (B, n', D)
+            h = cast(ConvBlock, block).step_frames(context)  # (B, n', W)
+            state[level] = context[:, h.shape[1] : context.shape[1] - pad]
+        return self.head(h)  # (B, n', D)
 
     def forward(self, batch: Batch) -> ModelOutput:
         h = self.embed(batch).transpose(1, 2)  # (B, W, T)

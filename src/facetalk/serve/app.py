@@ -1,6 +1,7 @@
 """`facetalk serve`: animation over HTTP and WebSocket, and the browser viewer (FastAPI + uvicorn).
 
-- `GET /health`: `{"status": "ok", "model", "personas", "streams", "max_streams", "jobs"}`.
+- `GET /health`: `{"status": "ok", "model", "personas", "streams", "max_streams", "jobs", "worker"}`
+  (`streams` and `max_streams` of the worker process `worker` that answered).
 - `POST /v1/animate`: a multipart upload (`audio`: the speech file; form fields `format`,
   `emotion`, `persona`, `model`, `wait`) answered with the animation in the export format, or, for
   speech longer than `sync_limit_s` (or `wait=false`), `202 {"job", "status_url"}`; `GET
@@ -16,16 +17,19 @@
 
 Every bad request gets a JSON body `{"error": message}` with a 4xx status; on the WebSocket the
 error message is followed by a close with code 4000 + the HTTP status (4400 malformed, 4401 API
-key, 4408 idle, 4413 too large, 4429 too many streams). Each stream is one coroutine that reads a
-chunk, computes its frames (a few milliseconds) and sends them: a client that stops reading blocks
-only its own coroutine until `send_timeout_s` drops it, a vanished one ends its coroutine. The
-model runs of all streams with frames due at the same moment are one batched run (`Batcher`).
+key, 4408 idle, 4413 too large, 4429 too many streams). Each stream is one coroutine that reads
+its chunks and feeds their features, and one task that sends its frames (`Outbox`); the model
+runs of all streams with frames due within `batch_window_s` are one batched run (`Batcher`). A
+client that stops reading blocks only its own sender until `send_timeout_s` drops it (`Watchdog`),
+a vanished one ends its coroutine. `serve(workers=N)` runs N such processes on one port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import gc
 import json
 import os
 import shutil
@@ -49,7 +53,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from facetalk.errors import FacetalkError, InvalidInputError
 from facetalk.models.base import Animator
-from facetalk.stream import DEFAULT_STREAM_MODEL, AnimationStream, Frame, frame_json, frames_binary, run_streams
+from facetalk.stream import DEFAULT_STREAM_MODEL, AnimationStream, Frame, frame_json, frames_binary, frames_message, run_streams
 from facetalk.types import EmotionSchedule, Motion, Waveform
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -63,6 +67,8 @@ WS_CLOSE_BASE = 4000
 """WebSocket close code of an error: 4000 + its HTTP status."""
 PROGRESS_CHUNK_S = 1.0
 """Speech per step of a job that streams, for its progress."""
+SETTINGS_ENV = "FACETALK_SERVE_SETTINGS"
+"""How `serve(workers=N)` hands its settings (JSON) to the worker processes."""
 
 
 @dataclass
@@ -81,6 +87,10 @@ class ServeSettings:
         idle_timeout_s: a stream that sends nothing for this long is closed.
         send_timeout_s: a stream whose client does not take its frames for this long is dropped.
         max_jobs: jobs kept (finished ones are forgotten oldest first).
+        batch_window_s: how long a model run waits for the chunks of other streams to join it (more
+            streams per run cost less CPU each; a frame waits up to this long).
+        workdir: where uploads, results and jobs go (shared by the worker processes of one server);
+            None: a new temporary directory.
     """
 
     model: str = DEFAULT_STREAM_MODEL
@@ -93,6 +103,8 @@ class ServeSettings:
     idle_timeout_s: float = 30.0
     send_timeout_s: float = 10.0
     max_jobs: int = 32
+    batch_window_s: float = 0.01
+    workdir: str | None = None
 
 
 class RequestError(FacetalkError):
@@ -103,53 +115,185 @@ class RequestError(FacetalkError):
         self.status = status
 
 
-@dataclass
-class Job:
-    """An animation running in the background."""
+class JobStore:
+    """Jobs as small JSON files (`{"status", "progress", "error", "path", "media_type"}`) in a directory,
+    so that every worker process of a server answers for every job."""
 
-    status: str = "running"
-    progress: float = 0.0
-    error: str | None = None
-    path: Path | None = None
-    media_type: str = ""
+    def __init__(self, directory: Path, limit: int) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.limit = limit
+
+    def create(self, media_type: str) -> str:
+        """A new running job's id; the oldest finished jobs are forgotten beyond `limit`."""
+        jobs = sorted(self.directory.glob("*.json"), key=lambda path: path.stat().st_mtime)
+        finished = [path for path in jobs if (self.get(path.stem) or {}).get("status") != "running"]
+        while len(jobs) >= self.limit and finished:
+            oldest = finished.pop(0)
+            oldest.unlink(missing_ok=True)
+            jobs.remove(oldest)
+        if len(jobs) >= self.limit:
+            raise RequestError(429, f"too many running jobs (limit {self.limit})")
+        job_id = uuid.uuid4().hex
+        self.update(job_id, status="running", progress=0.0, error=None, path=None, media_type=media_type)
+        return job_id
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Change fields of a job (written whole, then renamed: a reader never sees half a file)."""
+        job = {**(self.get(job_id) or {}), **fields}
+        partial = self.directory / f"{job_id}.{os.getpid()}.{threading.get_ident()}.tmp"
+        partial.write_text(json.dumps(job))
+        partial.replace(self.directory / f"{job_id}.json")
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """A job's fields, or None for an unknown id."""
+        if not job_id.isalnum():
+            return None
+        try:
+            value: dict[str, Any] = json.loads((self.directory / f"{job_id}.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return value
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.directory.glob("*.json"))
 
 
 class Batcher:
     """Runs the model of every stream with frames due in one go (`facetalk.stream.run_streams`).
 
-    A stream coroutine feeds its chunk and awaits `frames`; the batcher task wakes, lets the other
-    ready coroutines queue up too, and runs them all at once: one model run per tick instead of one
-    per stream, which is what lets one process serve many streams.
+    A stream's coroutine feeds its chunks as they come and `request`s its frames; the batcher task
+    wakes, lets the other streams' chunks arrive for `window_s`, runs every requesting stream at
+    once and hands each its frames (`Outbox.put`): one model run per window instead of one per
+    chunk, whatever the number of streams (the model's cost is mostly per run, not per frame). A
+    stream that fell behind has all its waiting chunks in that run, so it catches up at once.
     """
 
-    def __init__(self) -> None:
-        self.queue: list[tuple[AnimationStream, asyncio.Future[list[Frame]]]] = []
+    def __init__(self, window_s: float = 0.0) -> None:
+        self.window_s = window_s
+        self.waiting: dict[AnimationStream, Outbox] = {}
         self.wake = asyncio.Event()
 
-    async def frames(self, stream: AnimationStream) -> list[Frame]:
-        if not stream.ready:
-            return []
-        future: asyncio.Future[list[Frame]] = asyncio.get_running_loop().create_future()
-        self.queue.append((stream, future))
+    def request(self, stream: AnimationStream, outbox: Outbox) -> None:
+        """Compute `stream`'s frames due (those of its chunks fed so far) in the next run, into `outbox`."""
+        self.waiting[stream] = outbox
         self.wake.set()
-        return await future
 
     async def run(self) -> None:
         while True:
             await self.wake.wait()
             self.wake.clear()
-            await asyncio.sleep(0)  # the chunks that arrived with this one join the run
-            items, self.queue = self.queue, []
+            await asyncio.sleep(self.window_s)  # the chunks that arrive meanwhile join the run
+            items, self.waiting = self.waiting, {}
+            streams = [stream for stream in items if stream.ready]  # one that ended meanwhile has none due
             try:
-                results = run_streams([stream for stream, _ in items])
-            except Exception as exc:  # a bug: each waiting stream reports it
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(exc)
+                results = run_streams(streams)
+            except Exception as exc:  # a bug: each stream of the run reports it
+                for outbox in items.values():
+                    outbox.abort(RequestError(500, f"internal error ({type(exc).__name__})"))
                 continue
-            for (_, future), frames in zip(items, results, strict=True):
-                if not future.done():
-                    future.set_result(frames)
+            for stream, frames in zip(streams, results, strict=True):
+                items[stream].put(frames)
+
+
+class Outbox:
+    """A stream's frames waiting to be sent, and the task that sends them: everything waiting goes as
+    one message, so a stream that fell behind catches up in a few large messages, not many small ones."""
+
+    def __init__(self, websocket: WebSocket, channels: tuple[str, ...], *, binary: bool, watchdog: Watchdog) -> None:
+        self.websocket, self.channels, self.binary, self.watchdog = websocket, channels, binary, watchdog
+        self.frames: list[Frame] = []
+        self.sent = 0
+        self.ready = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.task = asyncio.create_task(self.run())
+
+    def put(self, frames: list[Frame]) -> None:
+        if frames:
+            self.frames += frames
+            self.idle.clear()
+            self.ready.set()
+
+    def abort(self, error: RequestError) -> None:
+        """End the stream with `error` (see `Watchdog.abort`)."""
+        self.watchdog.abort(error)
+
+    async def run(self) -> None:
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            while self.frames:
+                frames, self.frames = self.frames, []
+                self.watchdog.sending = self.watchdog.loop.time()
+                if self.binary:
+                    await self.websocket.send_bytes(frames_binary(frames))
+                else:
+                    await self.websocket.send_text(frames_message(frames, self.channels))
+                self.watchdog.sending = None
+                self.sent += len(frames)
+            self.idle.set()
+
+    async def drain(self) -> None:
+        """Wait until every frame put has been sent (or raise what stopped the sender: a vanished client)."""
+        idle = asyncio.ensure_future(self.idle.wait())
+        try:
+            await asyncio.wait([idle, self.task], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+        if not self.idle.is_set():
+            self.task.result()
+
+    def close(self) -> None:
+        if self.task.done() and not self.task.cancelled():
+            self.task.exception()  # retrieved: a send to a client that vanished, reported by its receive already
+        self.task.cancel()
+
+
+class Watchdog:
+    """The idle and send timeouts of one stream without a timer per message: one timer, re-armed lazily.
+
+    The stream's coroutine `touch`es it on every message received and its `Outbox` marks its sends;
+    once nothing has arrived for `idle_s`, or a send has not finished for `send_s`, the timer cancels
+    the coroutine's task, which turns the cancellation into the 408 of `expired` (`abort` does the
+    same with another error). (`asyncio.timeout`
+    around every receive and send cost two timer-heap entries per message, a tenth of the server's
+    CPU with 50 streams.)
+    """
+
+    def __init__(self, *, idle_s: float, send_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.idle_s, self.send_s = idle_s, send_s
+        self.received = self.loop.time()
+        self.sending: float | None = None  # when the send in progress began
+        self.expired: RequestError | None = None
+        self.handle = self.loop.call_later(min(idle_s, send_s), self.check)
+
+    def touch(self) -> None:
+        self.received = self.loop.time()
+
+    def abort(self, error: RequestError) -> None:
+        """End the stream now with `error`, whatever its coroutine is waiting for."""
+        if self.expired is None:
+            self.expired = error
+            if self.task is not None:
+                self.task.cancel()
+
+    def check(self) -> None:
+        now = self.loop.time()
+        if self.sending is not None and now - self.sending >= self.send_s:
+            self.expired = RequestError(408, "the client does not read its frames")
+        elif now - self.received >= self.idle_s:
+            self.expired = RequestError(408, f"nothing received for {self.idle_s:g} s")
+        if self.expired is None:
+            sending = self.send_s - (now - self.sending) if self.sending is not None else self.send_s
+            self.handle = self.loop.call_later(min(self.idle_s - (now - self.received), sending), self.check)
+        elif self.task is not None:
+            self.task.cancel()
+
+    def close(self) -> None:
+        self.handle.cancel()
 
 
 @dataclass
@@ -157,9 +301,13 @@ class ServerState:
     settings: ServeSettings
     models: dict[str, Animator] = field(default_factory=dict)
     streams: int = 0
-    jobs: dict[str, Job] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="facetalk-serve-")))
+    workdir: Path = field(init=False)
+    jobs: JobStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.settings.workdir or tempfile.mkdtemp(prefix="facetalk-serve-"))
+        self.jobs = JobStore(self.workdir / "jobs", self.settings.max_jobs)
 
     def model(self, name: str | None) -> Animator:
         """A loaded model by name (loaded once, shared read-only by every request)."""
@@ -251,7 +399,7 @@ def three_dir() -> Path | None:
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """The FastAPI application of `facetalk serve`."""
     state = ServerState(settings or ServeSettings())
-    batcher = Batcher()
+    batcher = Batcher(state.settings.batch_window_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -295,7 +443,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         metadata = loaded.metadata if loaded is not None else {}
         personas = [*(metadata.get("personas") or {}), *(metadata.get("subjects") or [])]
         return {"status": "ok", "model": state.settings.model, "personas": personas, "streams": state.streams,
-                "max_streams": state.settings.max_streams, "jobs": len(state.jobs)}  # fmt: skip
+                "max_streams": state.settings.max_streams, "jobs": len(state.jobs), "worker": os.getpid()}  # fmt: skip
 
     @app.post("/v1/animate")
     async def animate(request: Request) -> Response:
@@ -331,20 +479,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             motion = await run_in_threadpool(animate_file, state, path, model=model, emotion=emotion, persona=persona)
             result = await run_in_threadpool(write_response, motion, fmt, directory)
             return Response(result.read_bytes(), media_type=RESPONSE_FORMATS[fmt][0])
-        job_id = uuid.uuid4().hex
-        job = Job(media_type=RESPONSE_FORMATS[fmt][0])
-        _remember(state, job_id, job)
+        job_id = state.jobs.create(RESPONSE_FORMATS[fmt][0])
 
         def run() -> None:
             def progress(value: float) -> None:
-                job.progress = value
+                state.jobs.update(job_id, progress=value)
 
             try:
-                job.path = write_response(animate_file(state, path, model=model, emotion=emotion, persona=persona,
-                                                       progress=progress), fmt, directory)  # fmt: skip
-                job.status, job.progress = "done", 1.0
+                result = write_response(animate_file(state, path, model=model, emotion=emotion, persona=persona,
+                                                     progress=progress), fmt, directory)  # fmt: skip
+                state.jobs.update(job_id, status="done", progress=1.0, path=str(result))
             except Exception as exc:  # reported through the job's status, never raised
-                job.status, job.error = "failed", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                state.jobs.update(job_id, status="failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
         threading.Thread(target=run, daemon=True).start()
         return JSONResponse({"job": job_id, "status_url": f"/v1/jobs/{job_id}"}, status_code=202)
@@ -355,8 +501,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         job = state.jobs.get(job_id)
         if job is None:
             raise RequestError(404, f"no job {job_id!r}")
-        return {"status": job.status, "progress": round(job.progress, 3), "error": job.error,
-                "result_url": f"/v1/jobs/{job_id}/result" if job.status == "done" else None}  # fmt: skip
+        return {"status": job["status"], "progress": round(job["progress"], 3), "error": job["error"],
+                "result_url": f"/v1/jobs/{job_id}/result" if job["status"] == "done" else None}  # fmt: skip
 
     @app.get("/v1/jobs/{job_id}/result")
     async def job_result(job_id: str, request: Request) -> Response:
@@ -364,9 +510,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         job = state.jobs.get(job_id)
         if job is None:
             raise RequestError(404, f"no job {job_id!r}")
-        if job.status != "done" or job.path is None:
-            raise RequestError(409, f"job {job_id} is {job.status}")
-        return FileResponse(job.path, media_type=job.media_type)
+        if job["status"] != "done" or job["path"] is None:
+            raise RequestError(409, f"job {job_id} is {job['status']}")
+        return FileResponse(job["path"], media_type=job["media_type"])
 
     @app.get("/v1/face.glb")
     async def face() -> Response:
@@ -390,6 +536,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def stream(websocket: WebSocket) -> None:
         await websocket.accept()
         counted = False
+        watchdog: Watchdog | None = None
+        outbox: Outbox | None = None
         try:
             _check_key(state.settings, websocket.headers, websocket.query_params)
             if state.streams >= state.settings.max_streams:
@@ -400,27 +548,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             animation = _open(state, options)
             binary = options.get("format", "json") == "binary"
             limit = round(state.settings.max_duration_s * animation.features.sample_rate)
-            received = sent = 0
-
-            async def send(frames: list[Frame]) -> None:
-                nonlocal sent
-                if not frames:
-                    return
-                sent += len(frames)
-                if binary:
-                    message = websocket.send_bytes(frames_binary(frames))
-                else:
-                    message = websocket.send_text(json.dumps({"frames": [frame_json(f, animation.channels) for f in frames]}))
-                try:
-                    await asyncio.wait_for(message, state.settings.send_timeout_s)
-                except TimeoutError:
-                    raise RequestError(408, "the client does not read its frames") from None
-
+            received = 0
+            watchdog = Watchdog(idle_s=state.settings.idle_timeout_s, send_s=state.settings.send_timeout_s)
+            outbox = Outbox(websocket, animation.channels, binary=binary, watchdog=watchdog)
             while True:
-                try:
-                    message = await asyncio.wait_for(websocket.receive(), state.settings.idle_timeout_s)
-                except TimeoutError:
-                    raise RequestError(408, f"nothing received for {state.settings.idle_timeout_s:g} s") from None
+                message = await websocket.receive()
+                watchdog.touch()
                 if message["type"] == "websocket.disconnect":
                     return
                 if message.get("bytes") is not None:
@@ -431,14 +564,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                     if received > limit:
                         raise RequestError(413, f"the stream is longer than the limit of {state.settings.max_duration_s:g} s")
                     animation.feed(chunk)
-                    await send(await batcher.frames(animation))
+                    if animation.ready:
+                        batcher.request(animation, outbox)
                     continue
                 control = _json_object(message.get("text"))
                 if control.get("end") is True:
-                    await send(animation.end())
-                    await websocket.send_text(json.dumps({"done": True, "frames": sent}))
+                    outbox.put(animation.end())  # with the frames of a request not run yet: it finds none due
+                    await outbox.drain()
+                    await websocket.send_text(json.dumps({"done": True, "frames": outbox.sent}))
                     await websocket.close(1000)
                     return
+                if animation.ready:  # the frames of the chunks before a change are computed without it
+                    outbox.put(run_streams([animation])[0])
                 if "emotion" in control:
                     animation.set_emotion(_schedule(control["emotion"]))
                 if "persona" in control:
@@ -447,8 +584,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                     raise RequestError(400, 'a text message is {"end": true}, {"emotion": ...} or {"persona": ...}')
         except WebSocketDisconnect:
             return
-        except FacetalkError as exc:
+        except (FacetalkError, asyncio.CancelledError) as caught:
+            exc = caught
+            if isinstance(exc, asyncio.CancelledError):  # the watchdog's timeout, or the server's shutdown
+                if watchdog is None or watchdog.expired is None:
+                    raise
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                exc = watchdog.expired
             status = exc.status if isinstance(exc, RequestError) else 400
+            if outbox is not None:  # the frames not sent yet are dropped with the stream
+                outbox.close()
             if websocket.application_state == WebSocketState.CONNECTED:
                 try:
                     await asyncio.wait_for(websocket.send_text(json.dumps({"error": str(exc), "status": status})), 1.0)
@@ -458,6 +603,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         finally:
             if counted:
                 state.streams -= 1
+            if watchdog is not None:
+                watchdog.close()
+            if outbox is not None:
+                outbox.close()
 
     three = three_dir()
     if three is not None:
@@ -471,16 +620,6 @@ def _duration(path: Path) -> float:
 
     waveform: Waveform = load_audio(path)
     return waveform.duration
-
-
-def _remember(state: ServerState, job_id: str, job: Job) -> None:
-    """Keep `job`, forgetting the oldest finished jobs beyond `max_jobs`."""
-    finished = [key for key, old in state.jobs.items() if old.status != "running"]
-    while len(state.jobs) >= state.settings.max_jobs and finished:
-        state.jobs.pop(finished.pop(0))
-    if len(state.jobs) >= state.settings.max_jobs:
-        raise RequestError(429, f"too many running jobs (limit {state.settings.max_jobs})")
-    state.jobs[job_id] = job
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
@@ -526,12 +665,35 @@ def _open(state: ServerState, options: dict[str, Any]) -> AnimationStream:
                            lookahead=lookahead, sample_rate=rate)  # fmt: skip
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None) -> None:
-    """Run the server until interrupted."""
+def worker_app() -> FastAPI:
+    """The app of one worker process of `serve(workers=N)`, its settings read from `SETTINGS_ENV`."""
+    return _ready(create_app(ServeSettings(**json.loads(os.environ[SETTINGS_ENV]))))
+
+
+def _ready(app: FastAPI) -> FastAPI:
+    """`app` with its default model loaded before the first client, for one thread per process."""
     import torch
-    import uvicorn
 
     torch.set_num_threads(1)  # many small streams: one thread each is fastest
-    app = create_app(settings)
-    app.state.facetalk.model(None)  # load the default model before the first client
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
+    app.state.facetalk.model(None)
+    # the ~200,000 objects of the libraries and the model never become garbage: out of the collector's sight,
+    # a full collection takes microseconds instead of stopping every stream for 0.2 s
+    gc.freeze()
+    return app
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None, workers: int = 1) -> None:
+    """Run the server until interrupted, in `workers` processes sharing the port and the jobs (each
+    process runs its own streams, up to `max_streams` each)."""
+    import uvicorn
+
+    settings = settings or ServeSettings()
+    # no per-message deflate: frames hardly compress, and zlib was a fifth of the server's CPU under load
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "ws": "websockets-sansio",
+                               "ws_per_message_deflate": False}  # fmt: skip
+    if workers == 1:
+        uvicorn.run(_ready(create_app(settings)), **options)
+        return
+    shared = dataclasses.replace(settings, workdir=settings.workdir or tempfile.mkdtemp(prefix="facetalk-serve-"))
+    os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(shared))
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)

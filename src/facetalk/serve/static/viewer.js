@@ -3,7 +3,9 @@
 // microphone streams 16 kHz PCM over WebSocket /v1/stream and shows frames as they arrive.
 // URL parameters: api_key=KEY (when the server needs one); example=1&frame=N shows frame N of the
 // example, still (for screenshots); the page sets data-ready="1" on <body> once that frame is drawn;
-// live=1 streams the example over the WebSocket at once (data-live-frames, data-live-done on <body>).
+// live=1 streams the example over the WebSocket at once (data-live-frames, data-live-done on <body>);
+// mic=1 starts the microphone at once (data-mic="on" once it streams; data-live-jaw the largest jawOpen
+// received, the test's sign that the face moved).
 import * as THREE from "three";
 import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
 
@@ -154,7 +156,10 @@ function openStream(what) {
       setStatus(`${what}: ${message.frames} frames streamed`);
       document.body.dataset.liveDone = String(message.frames);
     }
-    for (const frame of message.frames || []) apply(frame.weights);
+    for (const frame of message.frames || []) {
+      apply(frame.weights);
+      document.body.dataset.liveJaw = String(Math.max(Number(document.body.dataset.liveJaw || 0), frame.weights.jawOpen ?? 0));
+    }
     document.body.dataset.liveFrames = String(Number(document.body.dataset.liveFrames || 0) + (message.frames || []).length);
   };
   return new Promise((resolve, reject) => {
@@ -209,8 +214,11 @@ async function streamBlob(blob) {
 }
 
 async function startMicrophone() {
-  const media = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
+  // the voice as it is: gain control would lift the room's noise in pauses into mouth movement
+  const raw = { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+  const media = await navigator.mediaDevices.getUserMedia({ audio: raw });
   const context = new AudioContext();
+  await context.resume(); // started from a click it runs anyway; started by mic=1 it may begin suspended
   const source = context.createMediaStreamSource(media);
   const processor = context.createScriptProcessor(1024, 1, 1);
   const socket = await openStream("the microphone");
@@ -236,6 +244,7 @@ async function startMicrophone() {
   mute.connect(context.destination);
   live = { media, context, socket };
   document.getElementById("mic").textContent = "Stop the microphone";
+  document.body.dataset.mic = "on";
 }
 
 function stopMicrophone() {
@@ -284,6 +293,7 @@ async function main() {
   await fillPersonas();
   requestAnimationFrame(render);
   if (params.get("live")) await streamBlob(await exampleBlob());
+  if (params.get("mic")) await startMicrophone();
   if (params.get("example") && params.get("frame") !== null) {
     const still = await animateBlob(await exampleBlob(), { play: false });
     const index = Number(params.get("frame"));
