@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facetalk.errors import OutputError
+from facetalk.errors import InvalidInputError, OutputError
 from facetalk.face.identity import NUM_IDENTITY_MODES
 from facetalk.synth.speakers import HELD_OUT_VOICES, VOICE_CATALOGUE, Speaker, make_speakers
 from facetalk.synth.voices import Voice, scale_alignment, shift_playback, speak, synthesize
@@ -163,3 +163,22 @@ def test_another_seed_gives_another_corpus(built: Path, tmp_path: Path) -> None:
     first = json.loads((built / "manifest.jsonl").read_text().splitlines()[0])
     other = json.loads((tmp_path / "manifest.jsonl").read_text().splitlines()[0])
     assert (first["text"], first["speaker"], first["emotion"]) != (other["text"], other["speaker"], other["emotion"])
+
+
+def test_a_clip_is_regenerated_with_another_emotion(built: Path) -> None:
+    from facetalk.data.formats import open_dataset
+    from facetalk.synth.build import Corpus, animate_clip
+    from facetalk.types import EmotionSchedule
+
+    corpus = Corpus.open(built)
+    sample = open_dataset("native", built)[0]
+    plan = corpus.plan(int(sample.clip_id.removeprefix("c")))
+    assert isinstance(sample.emotion, EmotionSchedule)
+    own = animate_clip(corpus, plan, sample.audio, sample.alignment, sample.emotion)
+    # the stored clip again, up to the speech's 16-bit rounding and the TextGrid's times
+    assert own.shape == sample.motion.data.shape and np.abs(own - sample.motion.data).max() < 0.01
+    other = "anger" if sample.emotion.keys[0].category != "anger" else "happy"
+    angry = animate_clip(corpus, plan, sample.audio, sample.alignment, EmotionSchedule.constant(other, 1.0))
+    assert angry.shape == own.shape and np.abs(angry - own).max() > 0.1
+    with pytest.raises(InvalidInputError):
+        Corpus.open(built / "clips")

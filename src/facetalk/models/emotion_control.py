@@ -286,7 +286,7 @@ class EmotionControl(Animator):
         """The pseudo ground-truth priors (B, T, 7) of a dataset batch, rescaled; None for an inference batch."""
         if self.prior_source == "recognizer":
             return self.rescale(batch["emotion_prior"]) if "emotion_prior" in batch else None
-        if "emotion" in batch and self.training:
+        if "emotion" in batch and "motion" in batch:  # a dataset batch (training or validation): its labels
             return batch["emotion"] * batch["emotion_mask"][..., None]
         return None
 
