@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from facetalk.data.cache import settings_hash
+from facetalk.data.cache import dataset_key
 from facetalk.data.formats import open_dataset
 from facetalk.eval.emotion import confusion_matrix, load_recognizer, shipped_recognizer_path
 from facetalk.face.default_face import default_rig
@@ -91,8 +91,7 @@ def main() -> None:
     if args.no_predictor:
         model.predictor = None  # type: ignore[assignment]
     dataset = open_dataset("native", args.data, split=args.split)
-    key = f"native-{settings_hash({'root': str(Path(args.data).resolve())})}"
-    pipeline = InputPipeline.for_model(model, cache=cache_dir() / "features", dataset_key=key)
+    pipeline = InputPipeline.for_model(model, cache=cache_dir() / "features", dataset_key=dataset_key("native", args.data))
     path = shipped_recognizer_path()
     assert path is not None
     recognizer = load_recognizer(path)

@@ -13,12 +13,11 @@ requested emotion.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from facetalk.data.cache import settings_hash
+from facetalk.data.cache import dataset_key
 from facetalk.data.formats import open_dataset
 from facetalk.data.windows import ClipArrays
 from facetalk.files import cache_dir, load_weights
@@ -42,9 +41,8 @@ def _rebuild(run: str, corpus: str | None, request_basis: str | None) -> Animato
         raise SystemExit(f"{run}: weights do not fit (missing {missing}, unexpected {unexpected}); pass --corpus to refit")
     model.metadata = dict(spec.get("metadata", {}))
     if corpus is not None:
-        key = f"native-{settings_hash({'root': str(Path(corpus).resolve())})}"  # the training run's cache entries
         pipeline = InputPipeline(model.inputs, features=FeatureSettings(**model.metadata["features"]),
-                                 cache=cache_dir() / "features", dataset_key=key)  # fmt: skip
+                                 cache=cache_dir() / "features", dataset_key=dataset_key("native", corpus))  # fmt: skip
         priors = [pipeline.sample(sample).emotion_prior for sample in open_dataset("native", corpus, split="train")]
         before = model.prior_min.clone(), model.prior_max.clone()
         model.fit_emotion_priors(torch.from_numpy(np.concatenate(priors).astype(np.float32)))
