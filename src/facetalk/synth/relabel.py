@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from facetalk.data.cache import dataset_key
-from facetalk.data.formats import open_dataset
+from facetalk.data.formats.native import NativeDataset
 from facetalk.errors import OutputError
 from facetalk.files import cache_dir
 from facetalk.synth.build import MAX_INTENSITY, MIN_INTENSITY, Corpus, _write_json, animate_clip, clip_paths, write_npz
@@ -65,9 +65,10 @@ def relabel_corpus(source: Path, out: Path, *, variants: int = 2, seed: int = 0,
     records = [json.loads(line) for line in (source / "manifest.jsonl").read_text().splitlines() if line.strip()]
     splits = json.loads((source / "splits.json").read_text())
     aliases: dict[str, str] = {}  # variant id -> its source clip's id
-    train = open_dataset("native", source, split="train", vertices=False)
+    train = NativeDataset(source, split="train", vertices=False)
     for index in range(len(train)):
         sample, record = train[index], train.records[index]
+        assert sample.alignment is not None, "a synthetic corpus clip has its TextGrid"
         plan = corpus.plan(int(record["index"]))
         rng = np.random.default_rng([seed, int(record["index"])])
         own = str(record["emotion"][0]["emotion"])
