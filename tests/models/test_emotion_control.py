@@ -114,6 +114,10 @@ def test_training_priors_drive_the_augment_network() -> None:
     labels = _model(prior_source="labels").train()
     labelled = _batch(emotion=_request("sad", 0.7))
     assert torch.allclose(labels(labelled).extras["priors"], labelled["emotion"])
+    labels.eval()  # validation batches (with their target motion) are teacher-forced too; an inference batch is not
+    assert torch.allclose(labels(labelled).extras["priors"], labelled["emotion"])
+    del labelled["motion"]
+    assert not torch.allclose(labels(labelled).extras["priors"], labelled["emotion"])
     assert not labels.inputs.emotion_prior and _model().inputs.emotion_prior
 
 

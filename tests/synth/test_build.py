@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facetalk.errors import OutputError
+from facetalk.errors import InvalidInputError, OutputError
 from facetalk.face.identity import NUM_IDENTITY_MODES
 from facetalk.synth.speakers import HELD_OUT_VOICES, VOICE_CATALOGUE, Speaker, make_speakers
 from facetalk.synth.voices import Voice, scale_alignment, shift_playback, speak, synthesize
 from facetalk.text.phonemes import is_arpabet
-from facetalk.types import Waveform
+from facetalk.types import EmotionSchedule, Waveform
 
 TEXT = "Judy measured the beige garage this morning."
 NUM_CLIPS = 6
@@ -163,3 +163,47 @@ def test_another_seed_gives_another_corpus(built: Path, tmp_path: Path) -> None:
     first = json.loads((built / "manifest.jsonl").read_text().splitlines()[0])
     other = json.loads((tmp_path / "manifest.jsonl").read_text().splitlines()[0])
     assert (first["text"], first["speaker"], first["emotion"]) != (other["text"], other["speaker"], other["emotion"])
+
+
+def test_a_clip_is_regenerated_with_another_emotion(built: Path) -> None:
+    from facetalk.data.formats import open_dataset
+    from facetalk.synth.build import Corpus, animate_clip
+
+    corpus = Corpus.open(built)
+    sample = open_dataset("native", built)[0]
+    plan = corpus.plan(int(sample.clip_id.removeprefix("c")))
+    assert isinstance(sample.emotion, EmotionSchedule)
+    own = animate_clip(corpus, plan, sample.audio, sample.alignment, sample.emotion)
+    # the stored clip again, up to the speech's 16-bit rounding and the TextGrid's times
+    assert own.shape == sample.motion.data.shape and np.abs(own - sample.motion.data).max() < 0.01
+    other = "anger" if sample.emotion.keys[0].category != "anger" else "happy"
+    angry = animate_clip(corpus, plan, sample.audio, sample.alignment, EmotionSchedule.constant(other, 1.0))
+    assert angry.shape == own.shape and np.abs(angry - own).max() > 0.1
+    with pytest.raises(InvalidInputError):
+        Corpus.open(built / "clips")
+
+
+def test_relabelled_corpus_adds_the_training_speech_with_other_emotions(built: Path, tmp_path: Path) -> None:
+    from facetalk.data.cache import dataset_key
+    from facetalk.data.formats import open_dataset
+    from facetalk.synth.relabel import relabel_corpus
+
+    cache = tmp_path / "cache"
+    for encoder, name in (("whisper-1", "c000000-aa.npy"), ("emotion-prior-1", "c000000-bb.npy")):
+        (cache / dataset_key("native", built) / encoder).mkdir(parents=True)
+        np.save(cache / dataset_key("native", built) / encoder / name, np.zeros(2))
+    out = relabel_corpus(built, tmp_path / "relabelled", variants=1, seed=0, cache=cache)
+    source, train = open_dataset("native", built, split="train"), open_dataset("native", out, split="train")
+    assert len(train) == 2 * len(source) and len(open_dataset("native", out, split="all")) == NUM_CLIPS + len(source)
+    for k, original in enumerate(source):
+        variant = train[len(source) + k]
+        assert variant.clip_id == f"{original.clip_id}e0" and variant.audio.samples.tobytes() == original.audio.samples.tobytes()
+        assert variant.motion.data.shape == original.motion.data.shape
+        assert isinstance(variant.emotion, EmotionSchedule) and isinstance(original.emotion, EmotionSchedule)
+        assert variant.emotion.keys[0].category != original.emotion.keys[0].category
+        assert np.abs(variant.motion.data - original.motion.data).max() > 0.05
+    linked = cache / dataset_key("native", out)
+    assert (linked / "whisper-1" / "c000000e0-aa.npy").is_file() == ("c000000" in source.clip_ids)
+    assert (linked / "whisper-1" / "c000000-aa.npy").is_file() and not (linked / "emotion-prior-1" / "c000000e0-bb.npy").exists()
+    with pytest.raises(OutputError):
+        relabel_corpus(built, out, cache=cache)

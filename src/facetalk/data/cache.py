@@ -31,6 +31,11 @@ def settings_hash(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
 
 
+def dataset_key(dataset: str, root: str | os.PathLike[str]) -> str:
+    """The cache's name for a dataset directory: its adapter's name and a hash of its resolved path."""
+    return f"{dataset}-{settings_hash({'root': str(Path(root).resolve())})}"
+
+
 def audio_hash(waveform: Waveform) -> str:
     """A short hash of a waveform's samples and rate."""
     digest = hashlib.sha256(waveform.samples.tobytes())

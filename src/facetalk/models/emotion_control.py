@@ -37,8 +37,10 @@ What the paper leaves open, and what this file does:
   the clip (teacher forcing; the figure of the training pipeline feeds the video priors), so the
   augment network learns from the emotion the motion shows while the predictor learns to match it.
   At inference γ follows the formula above; without a requested emotion, γ = γ_a (the emotion the
-  speech suggests). `priors: labels` uses the dataset's emotion labels instead of recognizer
-  logits (for FLAME data, which the shipped recognizer cannot read).
+  speech suggests). `prior_source: labels` uses the dataset's emotion labels instead of recognizer
+  logits (for FLAME data, which the shipped recognizer cannot read, and on the synthetic corpus,
+  whose labels are exact and whose recognizer logits saturate at high intensities); a dataset
+  batch (with target motion: training and validation) is then teacher-forced with its labels.
 - γ_u: the schedule's per-frame vector, which puts the intensity on the requested category and the
   rest on neutral (`facetalk.types.EmotionKey.vector`), rather than a bare scaled one-hot: intensity
   0 then requests a neutral face, and γ_u always sums to 1.
@@ -286,7 +288,7 @@ class EmotionControl(Animator):
         """The pseudo ground-truth priors (B, T, 7) of a dataset batch, rescaled; None for an inference batch."""
         if self.prior_source == "recognizer":
             return self.rescale(batch["emotion_prior"]) if "emotion_prior" in batch else None
-        if "emotion" in batch and self.training:
+        if "emotion" in batch and "motion" in batch:  # a dataset batch (training or validation): its labels
             return batch["emotion"] * batch["emotion_mask"][..., None]
         return None
 

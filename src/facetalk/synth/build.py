@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from facetalk.errors import OutputError, show_warning
+from facetalk.errors import InvalidInputError, OutputError, show_warning
 from facetalk.files import atomic_output
 from facetalk.synth.sentences import DEFAULT_NUM_SENTENCES, Sentence, generate_sentences
 from facetalk.synth.speakers import Speaker, make_speakers
-from facetalk.types import EMOTIONS, EmotionKey, EmotionSchedule
+from facetalk.types import EMOTIONS, Alignment, EmotionKey, EmotionSchedule, Waveform
 
 FORMAT_VERSION = 1
 SECONDS_PER_HOUR = 3600.0
@@ -110,6 +110,16 @@ class Corpus:
             split[sentences[int(k)].id] = "test"
         return cls(out_dir, seed, fps, word_semantics, sentences, tuple(int(k) for k in order), split, tuple(make_speakers(seed)))
 
+    @classmethod
+    def open(cls, out_dir: Path) -> Corpus:
+        """The `Corpus` that built the corpus in `out_dir` (from its `corpus.json`), to re-plan its clips."""
+        try:
+            settings = json.loads((out_dir / "corpus.json").read_text())
+        except (OSError, ValueError):
+            raise InvalidInputError(f"{out_dir}: not a synthetic corpus (no readable corpus.json)") from None
+        return cls.create(out_dir, seed=settings["seed"], fps=settings["fps"], word_semantics=settings["word_semantics"],
+                          num_sentences=settings["num_sentences"])  # fmt: skip
+
     def plan(self, index: int) -> ClipPlan:
         rng = np.random.default_rng([self.seed, 0, index])
         train = [s for s in self.speakers if not s.held_out]
@@ -151,8 +161,6 @@ def clip_paths(out_dir: Path, clip_id: str) -> dict[str, Path]:
 def make_clip(corpus: Corpus, index: int) -> dict[str, Any]:
     """Synthesize, animate and write clip `index`; returns its manifest record."""
     from facetalk.audio.io import save_wav
-    from facetalk.audio.prosody import extract_prosody
-    from facetalk.face.arkit import ARKIT_NAMES
     from facetalk.synth.voices import speak
     from facetalk.text.textgrid import write_textgrid
 
@@ -166,20 +174,9 @@ def make_clip(corpus: Corpus, index: int) -> dict[str, Any]:
         if alignment.method == "forced":
             break
     duration = waveform.duration
-    num_frames = math.ceil(duration * corpus.fps)
     schedule = plan.schedule(duration)
     persona = plan.speaker.persona()
-    motion = _animator().animate(
-        alignment,
-        duration=duration,
-        fps=corpus.fps,
-        persona=persona,
-        emotion=schedule,
-        prosody=extract_prosody(waveform, fps=corpus.fps, num_frames=num_frames),
-        seed=plan.noise_seed,
-        word_semantics=corpus.word_semantics,
-    )
-    weights = motion.select(ARKIT_NAMES)  # (T, 52)
+    weights = animate_clip(corpus, plan, waveform, alignment, schedule)  # (T, 52)
     vertices = plan.speaker.rig().to_vertices(weights).astype(np.float16)  # (T, V, 3)
     paths = clip_paths(corpus.out_dir, plan.clip_id)
     save_wav(waveform, paths["wav"])
@@ -207,6 +204,31 @@ def make_clip(corpus: Corpus, index: int) -> dict[str, Any]:
     }
     _write_json(paths["record"], record, indent=None)
     return record
+
+
+def animate_clip(
+    corpus: Corpus, plan: ClipPlan, waveform: Waveform, alignment: Alignment, emotion: EmotionSchedule
+) -> np.ndarray:
+    """The ARKit weights (T, 52) of a clip's speech: `plan`'s speaker and noise seed animating `alignment`.
+
+    `make_clip` passes the plan's own emotion schedule; another schedule re-generates the same clip (same
+    speech, timing, persona, blinks and idle motion) with a different emotion.
+    """
+    from facetalk.audio.prosody import extract_prosody
+    from facetalk.face.arkit import ARKIT_NAMES
+
+    num_frames = math.ceil(waveform.duration * corpus.fps)
+    motion = _animator().animate(
+        alignment,
+        duration=waveform.duration,
+        fps=corpus.fps,
+        persona=plan.speaker.persona(),
+        emotion=emotion,
+        prosody=extract_prosody(waveform, fps=corpus.fps, num_frames=num_frames),
+        seed=plan.noise_seed,
+        word_semantics=corpus.word_semantics,
+    )
+    return motion.select(ARKIT_NAMES)
 
 
 _ANIMATOR: Any = None

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from facetalk.config import Config, DataConfig
-from facetalk.data.cache import settings_hash
+from facetalk.data.cache import dataset_key, settings_hash
 from facetalk.data.sample import Sample
 from facetalk.data.windows import UNKNOWN_SUBJECT, ClipArrays, StyleSampler, WindowDataset
 from facetalk.errors import InvalidInputError
@@ -69,9 +69,8 @@ def pipeline_for(config: Config, cache: Path, root: Path) -> InputPipeline:
     spec = model_inputs(config.model.name, config.model.options)
     features = FeatureSettings(config.features.encoder, dict(config.features.options))
     text = TextSettings(config.text.embedder, dict(config.text.options))
-    dataset_key = f"{config.data.dataset}-{settings_hash({'root': str(root.resolve())})}"
     return InputPipeline(spec, features=features, text=text, cache=cache_root(config.features.cache, cache / "features"),
-                         dataset_key=dataset_key)  # fmt: skip
+                         dataset_key=dataset_key(config.data.dataset, root))  # fmt: skip
 
 
 def build_recipe(config: Config, dist: DistInfo, cache: Path) -> Recipe:
