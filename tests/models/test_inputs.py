@@ -111,11 +111,14 @@ def test_same_emotion_references_carry_the_windows_emotion() -> None:
             else:
                 assert source in (0, 1, 2, 3) and source != window.clip
                 assert crop_labels(labels[source][start : start + 8], 8)[0] == label  # mostly the window's emotion
+                assert data[index]["style_emotion"] == label  # the reference's label rides along
                 drawn_any.add((source, int(label)))
     assert len(drawn_any) > 4  # several clips and both emotions were drawn
     again = WindowDataset(clips, length=10, stride=5, style=StyleSampler("same_emotion", frames=8, seed=1))
     again.set_epoch(2)
     assert all(np.array_equal(again[i]["style"], data[i]["style"]) for i in range(len(data)))  # fixed by (seed, epoch, window)
+    first, last = data[0], data[len(data) - 1]
+    assert collate([first, last])["style_emotion"].tolist() == [first["style_emotion"], last["style_emotion"]]
     unlabelled = _clips(["a", "a"])
     with pytest.raises(InvalidInputError, match="emotion labels"):
         WindowDataset(unlabelled, length=10, style=StyleSampler("same_emotion", frames=8))

@@ -238,18 +238,22 @@ class WindowDataset:
             audio[: len(part)] = part
             item["audio"] = audio
         if self.style is not None:
-            source, item["style"] = self._style_reference(index, window)  # (T', D)
+            source, frames = self._style_reference(index, window)
+            assert source.motion is not None
+            item["style"] = np.asarray(source.motion[frames], dtype=np.float32)  # (T', D)
+            if source.emotion_labels is not None:
+                labels = source.emotion_labels[frames]
+                item["style_emotion"] = int(crop_labels(labels, len(labels))[0])
             if source.template is not None:
                 item["style_template"] = np.asarray(source.template, dtype=np.float32)  # (3V,)
         return item
 
-    def _style_reference(self, index: int, window: Window) -> tuple[ClipArrays, np.ndarray]:
-        """The clip a window's style reference comes from, and the reference motion (T', D)."""
+    def _style_reference(self, index: int, window: Window) -> tuple[ClipArrays, slice]:
+        """The clip a window's style reference comes from, and the reference's frames of it."""
         assert self.style is not None
         clip = self.clips[window.clip]
-        assert clip.motion is not None
         if self.style.reference == "self":
-            return clip, np.asarray(clip.motion[window.start : window.start + window.length], dtype=np.float32)
+            return clip, slice(window.start, window.start + window.length)
         # one generator per (seed, epoch, window): the draw does not depend on which windows came before
         rng = np.random.default_rng([self.style.seed, self.epoch, index, zlib.crc32(clip.clip_id.encode())])
         starts: np.ndarray | None = None
@@ -265,12 +269,11 @@ class WindowDataset:
             others = [i for i in self._by_speaker[clip.speaker] if i != window.clip] or [window.clip]
             chosen = others[int(rng.integers(len(others)))]
         source = self.clips[chosen]
-        assert source.motion is not None
         frames = self.style.frames or source.num_frames
         if starts is None:
             starts = np.arange(max(source.num_frames - frames, 0) + 1)
         start = int(starts[rng.integers(len(starts))])
-        return source, np.asarray(source.motion[start : start + frames], dtype=np.float32)
+        return source, slice(start, start + frames)
 
 
 def crop_labels(labels: np.ndarray, frames: int) -> np.ndarray:
