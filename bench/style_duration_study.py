@@ -125,6 +125,13 @@ def style_study(model: StyleDuration, pipeline: Any, test: list[Sample], train: 
             confusion[emotion, recognized(recognizer, output(batch, refs[i % len(refs)]))] += 1
         agree[EMOTIONS[emotion]] = confusion[emotion, emotion] / len(batches)
     rows = list(references)
+    # does w carry the emotion at all? nearest emotion centroid of the references' w, each speaker's mean w removed
+    pooled = [s for refs in references.values() for s in refs]
+    vectors = style_vectors(model, [s.motion.data for s in pooled])  # (N, S)
+    for name in {s.subject for s in pooled}:
+        rows_of = [i for i, s in enumerate(pooled) if s.subject == name]
+        vectors[rows_of] -= vectors[rows_of].mean(axis=0)
+    probe = _nearest_centroid(vectors, [dominant(s)[0] for s in pooled])
     # outputs for references of two emotions of one speaker vs two clips of one emotion of that speaker
     same_emotion, other_emotion = [], []
     for i, batch in enumerate(batches[:20]):
@@ -164,11 +171,23 @@ def style_study(model: StyleDuration, pipeline: Any, test: list[Sample], train: 
             "recognizer_on_references": own, "recognized_as_reference": agree,
             "recognized_as_reference_all": float(np.trace(confusion) / max(confusion.sum(), 1)),
             "confusion_reference_by_recognized": confusion.tolist(), "chance": 1.0 / max(len(references), 1),
+            "style_vector_emotion_probe": probe,
             "clips": len(batches),
             "output_difference_same_emotion": float(np.mean(same_emotion)),
             "output_difference_other_emotion": float(np.mean(other_emotion)),
             "output_difference_same_speaker": float(np.mean(same)), "output_difference_other_speaker": float(np.mean(different)),
             "speaker_separation": _separation(points, names)}  # fmt: skip
+
+
+def _nearest_centroid(vectors: np.ndarray, labels: list[int]) -> float:
+    """Leave-one-out accuracy of naming each vector's label by the nearest centroid of the other vectors' labels."""
+    hits = 0
+    for i, label in enumerate(labels):
+        others = [j for j in range(len(labels)) if j != i]
+        names = sorted({labels[j] for j in others})
+        centroids = np.stack([vectors[[j for j in others if labels[j] == n]].mean(axis=0) for n in names])
+        hits += names[int(np.linalg.norm(centroids - vectors[i], axis=1).argmin())] == label
+    return hits / len(labels)
 
 
 def _separation(points: np.ndarray, names: list[str]) -> float:
