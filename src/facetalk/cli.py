@@ -452,9 +452,9 @@ def eval_(
     dataset: Annotated[str, typer.Option(help="Registered dataset name.")] = "native",
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     style_ref: Annotated[
-        Literal["speaker", "same_speaker", "other_speaker", "self", "none"],
-        typer.Option(help="Style reference: same_speaker (alias speaker: another clip of the speaker), other_speaker, "
-                          "self or none."),
+        Literal["speaker", "same_speaker", "same_emotion", "other_speaker", "self", "none"],
+        typer.Option(help="Style reference: same_speaker (alias speaker: another clip of the speaker), same_emotion "
+                          "(of the speaker and emotion), other_speaker, self or none."),
     ] = "speaker",
     units: Annotated[Literal["m", "mm"], typer.Option(help="Length unit of the data: m or mm.")] = "m",
     max_clips: Annotated[int, typer.Option(min=0, help="Evaluate at most this many clips; 0: all.")] = 0,
