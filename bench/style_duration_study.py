@@ -5,19 +5,21 @@ Measured on a trained `style_duration` run (its `best/` model, or `--model`, and
 1. duration model, on the held-out sentences (`test`): the phoneme predictor's frame accuracy
    (Eq. 3's target) and the duration predictor's mean absolute error in frames on the aligned tokens
    (Eq. 6), beside the error of always predicting the mean training duration;
-2. style: every test clip is generated with references of each emotion (one clip of a "pure" emotion
-   per emotion, from one speaker of the training split), and the shipped motion emotion recognizer
-   names the emotion of the generated motion: the share of clips where it names the reference's,
-   beside the recognizer's accuracy on the reference clips themselves; how far apart the outputs of
-   references of different speakers are, compared with two references of the same speaker; and a
-   plot of the style vectors of the test clips by speaker (the paper's Fig. 5);
+2. style: every test clip is generated with a reference of each emotion (a training clip of a "pure"
+   emotion; test clip i takes the i-th of the speakers that have one, in turn), and the shipped motion
+   emotion recognizer names the emotion of the generated motion: the share of clips where it names
+   the reference's, per emotion and overall, and the confusion matrix, beside the recognizer's
+   accuracy on the reference clips themselves; how far apart the outputs of references of different
+   speakers are, compared with two references of the same speaker, and of two emotions of one
+   speaker, compared with two clips of one emotion of that speaker; and a plot of the style vectors
+   of the test clips by speaker (the paper's Fig. 5);
 3. transitions: a 60 s input (test sentences joined) with three reference changes (at 15, 30 and
    45 s), made with `animate_spans`; the largest frame-to-frame change within each transition against
    the 99th percentile of frame-to-frame changes elsewhere; the recognizer's emotion in the middle 6 s
    of each span; and, with `--video`, an MP4 beside the procedural animator given the same emotions.
 
     PYTHONPATH=src .venv/bin/python bench/style_duration_study.py --run /work/runs/15-full \\
-        --data /work/data/corpus --out docs/models/style_duration [--video out.mp4]
+        --data /work/data/corpus --out docs/models/style_duration [--video out.mp4] [--parts duration,style,transitions]
 
 Writes `<out>_study.json` and `<out>_styles.png`.
 """
@@ -94,35 +96,59 @@ def duration_model(model: StyleDuration, pipeline: Any, samples: list[Sample], s
             "duration_mae_mean_baseline": float(np.concatenate(baseline).mean()), "clips": len(samples)}  # fmt: skip
 
 
-def style_study(model: StyleDuration, pipeline: Any, test: list[Sample], train: list[Sample], recognizer: Any,
-                out: Path, clips_limit: int) -> dict[str, Any]:  # fmt: skip
-    speaker = sorted({s.subject for s in train})[0]
-    references: dict[int, Sample] = {}
+def pure_references(train: list[Sample]) -> dict[int, list[Sample]]:
+    """Per emotion, one "pure" training clip of each speaker that has one (speakers in name order)."""
+    references: dict[int, dict[str, Sample]] = {}
     for sample in train:
         emotion, pure = dominant(sample)
-        if pure and sample.subject == speaker and emotion not in references:
-            references[emotion] = sample
-    own = {e: recognized(recognizer, s.motion) for e, s in references.items()}
-    agree: dict[str, float] = {}
-    total_hits = total = 0
+        if pure:
+            references.setdefault(emotion, {}).setdefault(sample.subject, sample)
+    return {e: [by_speaker[name] for name in sorted(by_speaker)] for e, by_speaker in sorted(references.items())}
+
+
+def style_study(model: StyleDuration, pipeline: Any, test: list[Sample], train: list[Sample], recognizer: Any,
+                out: Path, clips_limit: int) -> dict[str, Any]:  # fmt: skip
+    references = pure_references(train)
+    own = {EMOTIONS[e]: float(np.mean([recognized(recognizer, s.motion) == e for s in refs])) for e, refs in references.items()}
     clips = test[:clips_limit]
     batches = [collate([WindowDataset([dataclasses.replace(pipeline.sample(s), motion=None)], length=None)[0]]) for s in clips]
-    for emotion, reference in sorted(references.items()):
-        hits = 0
-        for batch in batches:
-            generated = model.generate({**batch, "style": torch.from_numpy(reference.motion.data[None].astype(np.float32)),
-                                        "style_mask": torch.ones(1, reference.num_frames)})  # fmt: skip
-            hits += recognized(recognizer, generated) == emotion
-        agree[EMOTIONS[emotion]] = hits / len(batches)
-        total_hits, total = total_hits + hits, total + len(batches)
+
+    def output(batch: dict[str, torch.Tensor], reference: Sample) -> Motion:
+        data = reference.motion.data[None].astype(np.float32)
+        return model.generate({**batch, "style": torch.from_numpy(data), "style_mask": torch.ones(1, data.shape[1])})
+
+    # every test clip with a reference of each emotion: of the speakers in turn (clip i: the i-th speaker with one)
+    agree: dict[str, float] = {}
+    confusion = np.zeros((len(EMOTIONS), len(EMOTIONS)), dtype=np.int64)  # (reference's emotion, recognized)
+    for emotion, refs in references.items():
+        for i, batch in enumerate(batches):
+            confusion[emotion, recognized(recognizer, output(batch, refs[i % len(refs)]))] += 1
+        agree[EMOTIONS[emotion]] = confusion[emotion, emotion] / len(batches)
+    rows = list(references)
+    # does w carry the emotion at all? nearest emotion centroid of the references' w, each speaker's mean w removed
+    pooled = [s for refs in references.values() for s in refs]
+    vectors = style_vectors(model, [s.motion.data for s in pooled])  # (N, S)
+    for name in {s.subject for s in pooled}:
+        rows_of = [i for i, s in enumerate(pooled) if s.subject == name]
+        vectors[rows_of] -= vectors[rows_of].mean(axis=0)
+    probe = _nearest_centroid(vectors, [dominant(s)[0] for s in pooled])
+    # outputs for references of two emotions of one speaker vs two clips of one emotion of that speaker
+    same_emotion, other_emotion = [], []
+    for i, batch in enumerate(batches[:20]):
+        first, second = rows[i % len(rows)], rows[(i + 1) % len(rows)]
+        speakers = sorted({s.subject for s in references[first]} & {s.subject for s in references[second]})
+        name = speakers[i % len(speakers)]
+        pool = [s for s in train if s.subject == name and dominant(s) == (first, True)]
+        a = next(s for s in references[first] if s.subject == name)
+        b = next(s for s in references[second] if s.subject == name)
+        base = output(batch, a).data
+        other_emotion.append(np.abs(base - output(batch, b).data).mean())
+        if len(pool) > 1:
+            same_emotion.append(np.abs(base - output(batch, pool[1]).data).mean())
     # different speakers vs the same speaker: mean |difference| of outputs, per frame and channel
     by_speaker: dict[str, list[Sample]] = {}
     for sample in train:
         by_speaker.setdefault(sample.subject, []).append(sample)
-
-    def output(batch: dict[str, torch.Tensor], reference: Sample) -> np.ndarray:
-        data = reference.motion.data[None].astype(np.float32)
-        return model.generate({**batch, "style": torch.from_numpy(data), "style_mask": torch.ones(1, data.shape[1])}).data
 
     same, different = [], []
     speakers = sorted(by_speaker)
@@ -131,9 +157,9 @@ def style_study(model: StyleDuration, pipeline: Any, test: list[Sample], train: 
         own_speaker, other_speaker = by_speaker[a], by_speaker[b]
         first, second = own_speaker[i % len(own_speaker)], own_speaker[(i + 7) % len(own_speaker)]
         other = other_speaker[i % len(other_speaker)]
-        base = output(batch, first)
-        same.append(np.abs(base - output(batch, second)).mean())
-        different.append(np.abs(base - output(batch, other)).mean())
+        base = output(batch, first).data
+        same.append(np.abs(base - output(batch, second).data).mean())
+        different.append(np.abs(base - output(batch, other).data).mean())
     # Fig. 5: style vectors of the test clips (each its own reference) by speaker, first two principal components
     vectors = style_vectors(model, [s.motion.data for s in test])
     centred = vectors - vectors.mean(axis=0)
@@ -141,12 +167,27 @@ def style_study(model: StyleDuration, pipeline: Any, test: list[Sample], train: 
     points = centred @ axes[:2].T
     _plot_styles(points, [s.subject for s in test], out.with_name(out.name + "_styles.png"))
     names = [s.subject for s in test]
-    return {"reference_speaker": speaker, "references": {EMOTIONS[e]: s.clip_id for e, s in sorted(references.items())},
-            "recognizer_on_references": {EMOTIONS[e]: EMOTIONS[p] for e, p in sorted(own.items())},
-            "recognized_as_reference": agree, "recognized_as_reference_all": total_hits / max(total, 1),
-            "chance": 1.0 / max(len(references), 1), "clips": len(batches),
+    return {"references": {EMOTIONS[e]: [s.clip_id for s in refs] for e, refs in references.items()},
+            "recognizer_on_references": own, "recognized_as_reference": agree,
+            "recognized_as_reference_all": float(np.trace(confusion) / max(confusion.sum(), 1)),
+            "confusion_reference_by_recognized": confusion.tolist(), "chance": 1.0 / max(len(references), 1),
+            "style_vector_emotion_probe": probe,
+            "clips": len(batches),
+            "output_difference_same_emotion": float(np.mean(same_emotion)),
+            "output_difference_other_emotion": float(np.mean(other_emotion)),
             "output_difference_same_speaker": float(np.mean(same)), "output_difference_other_speaker": float(np.mean(different)),
             "speaker_separation": _separation(points, names)}  # fmt: skip
+
+
+def _nearest_centroid(vectors: np.ndarray, labels: list[int]) -> float:
+    """Leave-one-out accuracy of naming each vector's label by the nearest centroid of the other vectors' labels."""
+    hits = 0
+    for i, label in enumerate(labels):
+        others = [j for j in range(len(labels)) if j != i]
+        names = sorted({labels[j] for j in others})
+        centroids = np.stack([vectors[[j for j in others if labels[j] == n]].mean(axis=0) for n in names])
+        hits += names[int(np.linalg.norm(centroids - vectors[i], axis=1).argmin())] == label
+    return hits / len(labels)
 
 
 def _separation(points: np.ndarray, names: list[str]) -> float:
@@ -253,6 +294,7 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--clips", type=int, default=STYLE_CLIPS, help="test clips generated per style reference")
+    parser.add_argument("--parts", default="duration,style,transitions", help="comma-separated: what to measure")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = load_config(args.run / "config.yaml")
@@ -262,18 +304,20 @@ def main() -> None:
     test = load_clips(config.data, args.data, "test")
     train = load_clips(config.data, args.data, "train")
     subjects = list(model.metadata["subjects"])
-    token_frames = [np.bincount(pipeline.sample(s).phone_index) for s in train[:200]]
-    mean_duration = float(np.mean(np.concatenate([t[t > 0] for t in token_frames])))  # the training tokens' mean
     args.out.parent.mkdir(parents=True, exist_ok=True)
     recognizer = load_recognizer(shipped_recognizer_path())  # type: ignore[arg-type]
     parameters = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(model.training_only))
     result: dict[str, Any] = {"run": str(args.run), "model": str(args.model or args.run / "best"), "parameters": parameters}
-    if model.duration_predictor is not None:
+    parts = set(args.parts.split(","))
+    if model.duration_predictor is not None and "duration" in parts:
+        token_frames = [np.bincount(pipeline.sample(s).phone_index) for s in train[:200]]
+        mean_duration = float(np.mean(np.concatenate([t[t > 0] for t in token_frames])))  # the training tokens' mean
         result["duration_model"] = duration_model(model, pipeline, test, subjects, mean_duration)
         print(json.dumps(result["duration_model"]))
-    if model.style_encoder is not None:
+    if model.style_encoder is not None and "style" in parts:
         result["style"] = style_study(model, pipeline, test, train, recognizer, args.out, args.clips)
         print(json.dumps(result["style"]))
+    if model.style_encoder is not None and "transitions" in parts:
         result["transitions"] = transitions(model, test, train, recognizer, args.video)
     args.out.with_name(args.out.name + "_study.json").write_text(json.dumps(result, indent=2) + "\n")
 

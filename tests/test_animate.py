@@ -204,7 +204,7 @@ def test_the_shipped_emotion_control_model_speaks_and_follows_the_request(exampl
 
 
 def test_the_shipped_style_duration_model_moves_its_lips(example):
-    """weights/style_duration (6,000 steps, L2 terms): the jaw follows the syllables with about the data's range."""
+    """weights/style_duration (6,000 steps, L2 terms, same-emotion references): the jaw follows the syllables."""
     result = animate(example.waveform, text=TRANSCRIPT, model="style_duration", need_alignment=False)
     jaw = result.motion.data[:, ARKIT_NAMES.index("jawOpen")]
     reference = example.motion.data[:, ARKIT_NAMES.index("jawOpen")]

@@ -466,9 +466,10 @@ def eval_(
     dataset: Annotated[str, typer.Option(help="Registered dataset name.")] = "native",
     split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
     style_ref: Annotated[
-        Literal["speaker", "same_speaker", "other_speaker", "self", "none"],
+        Literal["speaker", "same_speaker", "same_emotion", "other_speaker", "self", "none"],
         typer.Option(
-            help="Style reference: same_speaker (alias speaker: another clip of the speaker), other_speaker, self or none."
+            help="Style reference: same_speaker (alias speaker: another clip of the speaker), same_emotion "
+            "(of the speaker and emotion), other_speaker, self or none."
         ),
     ] = "speaker",
     units: Annotated[Literal["m", "mm"], typer.Option(help="Length unit of the data: m or mm.")] = "m",

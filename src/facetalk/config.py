@@ -44,8 +44,9 @@ class StyleConfig:
 
     Attributes:
         reference: "self" (the window's own motion: paper 001's training setting), "same_speaker" (a
-            random crop of another clip of the same speaker) or "none".
-        frames: crop length of `same_speaker` references in motion frames; 0 takes whole clips.
+            random crop of another clip of the same speaker), "same_emotion" (a crop of another clip
+            of the same speaker with the window's emotion label) or "none".
+        frames: crop length of `same_speaker` and `same_emotion` references in motion frames; 0 takes whole clips.
     """
 
     reference: str = "self"

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from facetalk.cli import app
 from facetalk.data.formats import open_dataset
+from facetalk.data.sample import Sample
 from facetalk.eval.evaluate import EvalResult, FilePredictor, evaluate
 from facetalk.eval.report import compare_reports, read_metrics, write_report
 from facetalk.export import export_motion
@@ -155,3 +156,20 @@ def test_cli_recognizer_train(corpus: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "validation accuracy" in result.output and (tmp_path / "rec" / "recognizer.json").is_file()
+
+
+def test_same_emotion_style_references_share_the_speaker_and_the_emotion() -> None:
+    from facetalk.eval.evaluate import _style_clips
+    from facetalk.types import Waveform
+
+    def sample(clip_id: str, subject: str, label: int) -> Sample:
+        motion = Motion(np.zeros((6, 2), np.float32), 30.0, "blendshapes", ("a", "b"))
+        emotion = np.eye(7, dtype=np.float32)[[label] * 6]  # (6, 7)
+        return Sample("native", clip_id, subject, Waveform(np.zeros(3200, np.float32), 16000), motion, emotion=emotion)
+
+    # speaker x: happy, sad, happy, sad, anger (alone in its emotion); speaker y: one clip
+    samples = [sample("x0", "x", 1), sample("x1", "x", 2), sample("x2", "x", 1), sample("x3", "x", 2),
+               sample("x4", "x", 6), sample("y0", "y", 1)]  # fmt: skip
+    chosen = [s.clip_id for s in _style_clips(samples, "same_emotion")]
+    assert chosen == ["x2", "x3", "x0", "x1", "x0", "y0"]  # the next of its emotion; x4: same_speaker's next (x0)
+    assert [s.clip_id for s in _style_clips(samples, "same_speaker")] == ["x1", "x2", "x3", "x4", "x0", "y0"]

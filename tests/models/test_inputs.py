@@ -13,7 +13,8 @@ import torch
 
 from facetalk.config import load_config
 from facetalk.data.collate import Batch, collate
-from facetalk.data.windows import ClipArrays, StyleSampler, WindowDataset
+from facetalk.data.windows import ClipArrays, StyleSampler, WindowDataset, crop_labels
+from facetalk.errors import InvalidInputError
 from facetalk.models.base import Animator, save_model
 from facetalk.models.inputs import phone_tokens
 from facetalk.text.phonemes import PHONE_VOCAB, phone_id
@@ -76,6 +77,51 @@ def test_style_references_self_same_speaker_and_none() -> None:
         epochs.append([int(other[i]["style"][0, 0]) for i in range(len(other))])
     assert len({tuple(draw) for draw in epochs}) > 1  # and drawn anew each epoch
     assert "style" not in WindowDataset(clips, length=10, style=StyleSampler("none"))[0]
+
+
+def test_crop_labels_take_the_label_most_frames_carry() -> None:
+    labels = np.array([1, 1, 2, 2, 2, 0])
+    assert crop_labels(labels, 3).tolist() == [1, 2, 2, 2]  # [1,1,2] [1,2,2] [2,2,2] [2,2,0]
+    assert crop_labels(labels, 4).tolist() == [1, 2, 2]  # a 2-2 tie goes to the lower label
+    assert crop_labels(labels, 10).tolist() == [2]  # longer than the clip: the whole clip
+
+
+def test_same_emotion_references_carry_the_windows_emotion() -> None:
+    # speaker a: clips 0-3 happy (1) in their first half and sad (2) in their second, clip 4 all anger (6);
+    # speaker b: one clip, so its references fall back to itself
+    halves = np.array([1] * 15 + [2] * 15)
+    labels = [halves, halves, halves, halves, np.full(30, 6), halves]
+    speakers = ["a", "a", "a", "a", "a", "b"]
+    motion = [np.stack([np.full(30, i), np.arange(30), np.zeros(30)], axis=1).astype(np.float32)  # (clip, frame, 0)
+              for i in range(6)]  # fmt: skip
+    clips = [ClipArrays(clip_id=f"c{i}", num_frames=30, fps=30.0, speaker=speakers[i], motion=motion[i], emotion_labels=labels[i])
+             for i in range(6)]  # fmt: skip
+    data = WindowDataset(clips, length=10, stride=5, style=StyleSampler("same_emotion", frames=8, seed=1))
+    drawn_any = set()
+    for epoch in range(3):
+        data.set_epoch(epoch)
+        for index, window in enumerate(data.windows):
+            style = data[index]["style"]  # (8, 3): the source clip's index and its frame numbers
+            source, start = int(style[0, 0]), int(style[0, 1])
+            label = crop_labels(labels[window.clip][window.start : window.start + window.length], window.length)[0]
+            if window.clip == 5:
+                assert source == 5  # nobody else: the same_speaker fallback, the clip itself
+            elif window.clip == 4:
+                assert source in (0, 1, 2, 3)  # no other anger clip of speaker a: any other clip of a
+            else:
+                assert source in (0, 1, 2, 3) and source != window.clip
+                assert crop_labels(labels[source][start : start + 8], 8)[0] == label  # mostly the window's emotion
+                assert data[index]["style_emotion"] == label  # the reference's label rides along
+                drawn_any.add((source, int(label)))
+    assert len(drawn_any) > 4  # several clips and both emotions were drawn
+    again = WindowDataset(clips, length=10, stride=5, style=StyleSampler("same_emotion", frames=8, seed=1))
+    again.set_epoch(2)
+    assert all(np.array_equal(again[i]["style"], data[i]["style"]) for i in range(len(data)))  # fixed by (seed, epoch, window)
+    first, last = data[0], data[len(data) - 1]
+    assert collate([first, last])["style_emotion"].tolist() == [first["style_emotion"], last["style_emotion"]]
+    unlabelled = _clips(["a", "a"])
+    with pytest.raises(InvalidInputError, match="emotion labels"):
+        WindowDataset(unlabelled, length=10, style=StyleSampler("same_emotion", frames=8))
 
 
 def test_emotion_mask_is_zero_for_clips_without_labels() -> None:

@@ -257,6 +257,22 @@ def test_loss_terms() -> None:
         Objective.from_config({"duration": 1.0})(out, _batch(phones=False))
 
 
+def test_style_emotion_classifier_names_the_references_label_and_trains_the_style_encoder() -> None:
+    model = _model(emotion_classes=7)
+    batch = {**_batch(), "style_emotion": torch.tensor([3, -1])}  # only row 0 has a label
+    out = model(batch)
+    assert out.extras["style_emotion_logits"].shape == (B, 7)
+    term = Objective.from_config({"style_emotion_ce": 1.0})(out, batch)[1]["style_emotion_ce"]
+    assert torch.isclose(term, F.cross_entropy(out.extras["style_emotion_logits"][:1], torch.tensor([3])))
+    term.backward()
+    assert model.style_encoder is not None
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.style_encoder.parameters())  # w learns emotion
+    assert "emotion_classifier.0.weight" not in model.inference_state_dict()  # training only
+    with pytest.raises(InvalidInputError, match="emotion labels"):
+        Objective.from_config({"style_emotion_ce": 1.0})(out, _batch())
+    assert "style_emotion_logits" not in _model()(_batch()).extras  # off by default
+
+
 def test_missing_style_reference_is_a_one_line_error() -> None:
     batch = _batch()
     del batch["style"]
@@ -314,7 +330,7 @@ def test_one_adversarial_step_of_each_discriminator() -> None:
     # unknown speakers are left out of the style discriminator
     logits, scores = model.style_discriminator(batch["motion"], batch["mask"], torch.tensor([-1, 1]))
     assert logits.shape == (1, K) and scores.shape == (1,)
-    assert model.training_only == ("style_discriminator", "sync_discriminator")
+    assert model.training_only == ("style_discriminator", "sync_discriminator", "emotion_classifier")
 
 
 # --- emotion transitions at inference ---------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def collate(items: Sequence[dict[str, Any]], *, pad_to: int | None = None) -> Ba
       declare them).
     - `template` (B, D) float32: the neutral face (3V,), when every item has one.
     - `style` (B, T', D) float32 and `style_mask` (B, T') float32: a style reference motion, and
-      `style_template` (B, D) float32: the neutral face of its speaker, when it has one.
+      `style_template` (B, D) float32: the neutral face of its speaker, when it has one; `style_emotion` (B,)
+      int64: the reference's emotion label (`crop_labels`), -1 for rows without one, when a row has one.
 
     Args:
         items: `WindowDataset` items.
@@ -93,6 +94,8 @@ def collate(items: Sequence[dict[str, Any]], *, pad_to: int | None = None) -> Ba
         frames = [len(item["style"]) for item in items]
         batch["style"] = _pad([item["style"] for item in items], max(frames))
         batch["style_mask"] = _mask(frames, max(frames))
+    if any("style_emotion" in item for item in items):
+        batch["style_emotion"] = torch.tensor([item.get("style_emotion", -1) for item in items], dtype=torch.int64)
     if "style_template" in items[0]:
         batch["style_template"] = torch.from_numpy(np.stack([item["style_template"] for item in items]).astype(np.float32))
     return batch

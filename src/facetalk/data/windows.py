@@ -6,7 +6,8 @@ cut into windows of `length` motion frames every `stride` frames; the last windo
 shorter when the clip does not divide evenly, and `collate` pads it with a mask. Each window carries
 the audio sample range of its frames, the phones it overlaps (a phone cut by the window's edge keeps
 the frames inside it as its duration), and, when asked, a style reference motion chosen by a
-`StyleSampler`.
+`StyleSampler`: the window's own motion, a crop of another clip of its speaker, or a crop of another
+clip of its speaker whose frames carry the window's emotion label.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from typing import Any, Literal
 import numpy as np
 
 from facetalk.errors import InvalidInputError
+from facetalk.types import EMOTIONS
+
+NUM_LABELS = len(EMOTIONS)
 
 UNKNOWN_SUBJECT = -1
 """Subject index of a speaker the model was not trained on."""
 
-StyleReference = Literal["self", "same_speaker", "none"]
-STYLE_REFERENCES: tuple[str, ...] = ("self", "same_speaker", "none")
+StyleReference = Literal["self", "same_speaker", "same_emotion", "none"]
+STYLE_REFERENCES: tuple[str, ...] = ("self", "same_speaker", "same_emotion", "none")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class ClipArrays:
             requested emotion at inference; None when the clip has none.
         template: the neutral face, flattened to (3V,), for vertex models.
         emotion_prior: pseudo ground-truth emotion logits of the target motion, shape (T, 7).
+        emotion_labels: the emotion label of each frame of the target motion (an index of `EMOTIONS`),
+            shape (T,): what `same_emotion` style references are drawn by.
     """
 
     clip_id: str
@@ -66,9 +72,10 @@ class ClipArrays:
     emotion: np.ndarray | None = None
     template: np.ndarray | None = None
     emotion_prior: np.ndarray | None = None
+    emotion_labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("motion", "features", "text", "phone_index", "emotion", "emotion_prior"):
+        for name in ("motion", "features", "text", "phone_index", "emotion", "emotion_prior", "emotion_labels"):
             array = getattr(self, name)
             if array is not None and len(array) != self.num_frames:
                 raise InvalidInputError(f"{self.clip_id}: {name} {array.shape} does not match {self.num_frames} motion frames")
@@ -145,8 +152,10 @@ class StyleSampler:
     Attributes:
         reference: "self" (the window's own target motion: paper 001's training setting),
             "same_speaker" (a random crop of another clip of the same speaker; the clip itself when
-            the speaker has no other), or "none" (no reference).
-        frames: length of a `same_speaker` crop in motion frames; 0 takes the whole clip.
+            the speaker has no other), "same_emotion" (a random crop of another clip of the same
+            speaker whose frames are mostly of the emotion most of the window's frames are labelled
+            with; a `same_speaker` draw when the speaker has no such crop), or "none" (no reference).
+        frames: length of a `same_speaker` or `same_emotion` crop in motion frames; 0 takes the whole clip.
         seed: with the epoch and the window's index, fixes every draw (so resumed runs draw the same).
     """
 
@@ -187,6 +196,15 @@ class WindowDataset:
         self._by_speaker: dict[str, list[int]] = {}
         for index, clip in enumerate(self.clips):
             self._by_speaker.setdefault(clip.speaker, []).append(index)
+        # same_emotion: (speaker, label) -> {clip: the starts of its crops whose label that is}
+        self._emotion_crops: dict[tuple[str, int], dict[int, np.ndarray]] = {}
+        if self.style is not None and self.style.reference == "same_emotion":
+            for index, clip in enumerate(self.clips):
+                if clip.emotion_labels is None:
+                    raise InvalidInputError(f"{clip.clip_id}: same_emotion style references need the clips' emotion labels")
+                labels = crop_labels(clip.emotion_labels, self.style.frames or clip.num_frames)  # (starts,)
+                for label in np.unique(labels):
+                    self._emotion_crops.setdefault((clip.speaker, int(label)), {})[index] = np.flatnonzero(labels == label)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the style references of this epoch (the training loop calls it at every epoch)."""
@@ -220,24 +238,56 @@ class WindowDataset:
             audio[: len(part)] = part
             item["audio"] = audio
         if self.style is not None:
-            source, item["style"] = self._style_reference(index, window)  # (T', D)
+            source, frames = self._style_reference(index, window)
+            assert source.motion is not None
+            item["style"] = np.asarray(source.motion[frames], dtype=np.float32)  # (T', D)
+            if source.emotion_labels is not None:
+                labels = source.emotion_labels[frames]
+                item["style_emotion"] = int(crop_labels(labels, len(labels))[0])
             if source.template is not None:
                 item["style_template"] = np.asarray(source.template, dtype=np.float32)  # (3V,)
         return item
 
-    def _style_reference(self, index: int, window: Window) -> tuple[ClipArrays, np.ndarray]:
-        """The clip a window's style reference comes from, and the reference motion (T', D)."""
+    def _style_reference(self, index: int, window: Window) -> tuple[ClipArrays, slice]:
+        """The clip a window's style reference comes from, and the reference's frames of it."""
         assert self.style is not None
         clip = self.clips[window.clip]
-        assert clip.motion is not None
         if self.style.reference == "self":
-            return clip, np.asarray(clip.motion[window.start : window.start + window.length], dtype=np.float32)
+            return clip, slice(window.start, window.start + window.length)
         # one generator per (seed, epoch, window): the draw does not depend on which windows came before
         rng = np.random.default_rng([self.style.seed, self.epoch, index, zlib.crc32(clip.clip_id.encode())])
-        group = self._by_speaker[clip.speaker]
-        others = [i for i in group if i != window.clip] or [window.clip]
-        source = self.clips[others[int(rng.integers(len(others)))]]
-        assert source.motion is not None
+        starts: np.ndarray | None = None
+        if self.style.reference == "same_emotion":
+            assert clip.emotion_labels is not None
+            label = int(crop_labels(clip.emotion_labels[window.start : window.start + window.length], window.length)[0])
+            crops = {i: s for i, s in self._emotion_crops.get((clip.speaker, label), {}).items() if i != window.clip}
+            if crops:
+                others = sorted(crops)
+                chosen = others[int(rng.integers(len(others)))]
+                starts = crops[chosen]
+        if starts is None:
+            others = [i for i in self._by_speaker[clip.speaker] if i != window.clip] or [window.clip]
+            chosen = others[int(rng.integers(len(others)))]
+        source = self.clips[chosen]
         frames = self.style.frames or source.num_frames
-        start = int(rng.integers(max(source.num_frames - frames, 0) + 1))
-        return source, np.asarray(source.motion[start : start + frames], dtype=np.float32)
+        if starts is None:
+            starts = np.arange(max(source.num_frames - frames, 0) + 1)
+        start = int(starts[rng.integers(len(starts))])
+        return source, slice(start, start + frames)
+
+
+def crop_labels(labels: np.ndarray, frames: int) -> np.ndarray:
+    """The emotion label of each crop of `frames` frames: the label most of its frames carry (ties: the lowest).
+
+    Args:
+        labels: per-frame emotion labels, shape (T,), indices of `EMOTIONS`.
+        frames: crop length; a clip shorter than that is one crop, the whole clip.
+
+    Returns:
+        One label per crop start 0 .. max(T - frames, 0), shape (max(T - frames, 0) + 1,).
+    """
+    one_hot = np.eye(NUM_LABELS, dtype=np.int64)[labels]  # (T, 7)
+    counts = np.concatenate([np.zeros((1, NUM_LABELS), np.int64), np.cumsum(one_hot, axis=0)])  # (T+1, 7)
+    starts = np.arange(max(len(labels) - frames, 0) + 1)
+    ends = np.minimum(starts + frames, len(labels))
+    return (counts[ends] - counts[starts]).argmax(axis=1)

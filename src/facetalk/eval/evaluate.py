@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from facetalk.data.sample import Sample
+from facetalk.data.windows import crop_labels
 from facetalk.errors import InvalidInputError
 from facetalk.eval import metrics as m
 from facetalk.types import EMOTIONS, EmotionSchedule, Motion
@@ -32,8 +33,8 @@ from facetalk.types import EMOTIONS, EmotionSchedule, Motion
 if TYPE_CHECKING:
     from facetalk.models.inputs import Target
 
-StyleRef = Literal["speaker", "same_speaker", "other_speaker", "self", "none"]
-STYLE_REFS = ("speaker", "same_speaker", "other_speaker", "self", "none")
+StyleRef = Literal["speaker", "same_speaker", "same_emotion", "other_speaker", "self", "none"]
+STYLE_REFS = ("speaker", "same_speaker", "same_emotion", "other_speaker", "self", "none")
 Units = Literal["m", "mm"]
 UNITS_PER_MM: dict[str, float] = {"m": 1e-3, "mm": 1.0}
 CLOSURE_THRESHOLD_MM = 1.0  # lips this close count as closed (the procedural animator's worst gap is 0.22 mm)
@@ -237,7 +238,8 @@ def evaluate(
         data: the dataset directory.
         dataset: a registered dataset name.
         split: the split to evaluate.
-        style_ref: "same_speaker" (alias "speaker": another clip of the same speaker), "other_speaker"
+        style_ref: "same_speaker" (alias "speaker": another clip of the same speaker), "same_emotion"
+            (another clip of the same speaker and dominant emotion; same_speaker's when none), "other_speaker"
             (a clip of another speaker of the split: does the model follow the reference, or the
             speech?), "self" (the clip itself, paper 001's MeshTalk protocol) or "none" (no
             reference: for models that take none).
@@ -298,7 +300,8 @@ def _regions(sample: Sample, notes: list[str]) -> FaceRegions | None:
 
 
 def _style_clips(samples: Sequence[Sample], style_ref: StyleRef) -> list[Sample]:
-    """The style clip of each clip: itself, or the next clip of the same speaker (itself if it is alone).
+    """The style clip of each clip: itself, or the next clip of the same speaker (itself if it is alone); for
+    "same_emotion", the next of its clips with the same dominant emotion when it has another.
 
     With "none" it is the clip itself too, and only its speaker is used: its motion is not given as a reference.
     """
@@ -310,14 +313,24 @@ def _style_clips(samples: Sequence[Sample], style_ref: StyleRef) -> list[Sample]
     speakers = list(by_subject)
     if style_ref == "other_speaker" and len(speakers) < 2:
         raise InvalidInputError("style_ref other_speaker needs clips of two speakers or more in the split")
+    emotions = [_dominant_emotion(s) for s in samples] if style_ref == "same_emotion" else []
     out = []
     for i, sample in enumerate(samples):
         group = by_subject[sample.subject]
+        if emotions:
+            alike = [j for j in group if emotions[j] == emotions[i]]
+            group = alike if len(alike) > 1 else group
         position = group.index(i)
         if style_ref == "other_speaker":  # the clip at the same position of the next speaker
             group = by_subject[speakers[(speakers.index(sample.subject) + 1) % len(speakers)]]
         out.append(samples[group[(position + (style_ref != "other_speaker")) % len(group)]])
     return out
+
+
+def _dominant_emotion(sample: Sample) -> int:
+    """The emotion label most of a clip's frames carry (an index of `EMOTIONS`), -1 without labels."""
+    frames = sample.emotion_frames()
+    return -1 if frames is None else int(crop_labels(frames.argmax(axis=1), len(frames))[0])
 
 
 def _model_space(sample: Sample, kind: str) -> Motion | None:

@@ -261,6 +261,8 @@ class InputPipeline:
             arrays["template"] = np.asarray(template, dtype=np.float32).reshape(-1)
         if spec.emotion_prior and emotion_prior is not None:
             arrays["emotion_prior"] = np.asarray(emotion_prior, dtype=np.float32)[:num_frames]
+        if spec.style and motion is not None and emotion is not None:  # the training motion's labels (same_emotion references)
+            arrays["emotion_labels"] = np.asarray(emotion)[:num_frames].argmax(axis=1)
         return ClipArrays(clip_id=clip_id, num_frames=num_frames, fps=fps, motion=motion, speaker=speaker, subject=subject,
                           **arrays)  # fmt: skip
 

@@ -190,6 +190,8 @@ class StyleDuration(Animator):
         inbetween_prob: share of training windows trained as in-betweening windows.
         context_frames: context frames of those windows.
         discriminator_width: channels of the style and sync discriminators; 0 trains without them.
+        emotion_classes: classes of an emotion classifier on w (ours, not the paper's; 0: none), trained by
+            the `style_emotion_ce` term to name the reference's emotion label: it makes w carry emotion.
         fps: motion frames per second.
         kind: "blendshapes", "vertices" or "params".
         channels: channel names of blendshape or parameter output.
@@ -199,7 +201,8 @@ class StyleDuration(Animator):
                  style_dim: int = 128, layers: int = PAPER_LAYERS, heads: int = PAPER_HEADS, ffn_width: int = 1024,
                  dropout: float = 0.1, max_distance: int = 32, speech_rate: int = 1, style: bool = True,
                  duration: bool = True, relative_position: bool = True, inbetween_prob: float = 0.0,
-                 context_frames: int = 8, discriminator_width: int = 0, fps: float = 30.0, kind: str = "blendshapes",
+                 context_frames: int = 8, discriminator_width: int = 0, emotion_classes: int = 0, fps: float = 30.0,
+                 kind: str = "blendshapes",
                  channels: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__()
         if speech_rate < 1:
@@ -215,6 +218,10 @@ class StyleDuration(Animator):
         if style and num_subjects > 0:
             self.classifier = nn.Sequential(nn.Linear(style_dim, width), nn.ReLU(), nn.Dropout(dropout),
                                             nn.Linear(width, num_subjects))  # fmt: skip
+        self.emotion_classifier = None
+        if style and emotion_classes > 0:
+            self.emotion_classifier = nn.Sequential(nn.Linear(style_dim, width), nn.ReLU(), nn.Dropout(dropout),
+                                                    nn.Linear(width, emotion_classes))  # fmt: skip
         self.reverse = GradientReversal()
         # §3.2
 
@@ -245,7 +252,7 @@ class StyleDuration(Animator):
             self.sync_discriminator = SyncDiscriminator(motion_dim, width, width=discriminator_width)
         self.step_logs = ("discriminator",) if discriminator_width > 0 else ()
 
-    training_only = ("style_discriminator", "sync_discriminator")
+    training_only = ("style_discriminator", "sync_discriminator", "emotion_classifier")
 
     def fit_feature_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.norm.fit(mean, std)
@@ -331,6 +338,7 @@ class StyleDuration(Animator):
         Returns:
             `motion` (B, T, D); extras: `phone_logits` (B, T', P), `durations` (B, N), `regulated_durations`
             (B, N), `speaker_logits` and `content_speaker_logits` (B, K) when there is a classifier,
+            `style_emotion_logits` (B, E) when there is an emotion classifier,
             `speech_hidden` (B, T, W) (H_d), and with discriminators `fake_scores` (their scores of the output).
         """
         style, extras = self._style(batch)
@@ -484,6 +492,8 @@ class StyleDuration(Animator):
             content = self.content_encoder(reference, mask)
             extras["speaker_logits"] = self.classifier(style)  # (B, K), Eq. 1
             extras["content_speaker_logits"] = self.classifier(self.reverse(content))  # (B, K)
+        if self.emotion_classifier is not None:
+            extras["style_emotion_logits"] = self.emotion_classifier(style)  # (B, E)
         return style, extras
 
     def _training_inbetween(self, batch: Batch) -> Inbetween | None:
@@ -519,6 +529,7 @@ class StyleDurationConfig:
     inbetween_prob: float = 0.0
     context_frames: int = 8
     discriminator_width: int = 128
+    emotion_classes: int = 0
 
 
 def _inputs(config: StyleDurationConfig) -> InputSpec:

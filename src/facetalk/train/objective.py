@@ -173,6 +173,18 @@ def speaker_ce(output: ModelOutput, batch: Batch) -> torch.Tensor:
     return total
 
 
+@LOSS_TERMS.register("style_emotion_ce")
+def style_emotion_ce(output: ModelOutput, batch: Batch) -> torch.Tensor:
+    """Cross-entropy of an emotion classifier on the style vector (`extras["style_emotion_logits"]`, (B, E))
+    against the style reference's emotion label (`style_emotion`, (B,)); rows without a label (-1) do not count."""
+    logits = _extra(output, "style_emotion_logits", "style_emotion_ce")
+    if "style_emotion" not in batch:
+        raise InvalidInputError("loss term 'style_emotion_ce' needs style references with emotion labels")
+    labels = batch["style_emotion"]
+    known = ((labels >= 0) & (labels < logits.shape[-1])).float()  # (B,)
+    return losses.cross_entropy_loss(logits, labels.clamp(0, logits.shape[-1] - 1), mask=known)
+
+
 @LOSS_TERMS.register("phoneme_ce")
 def phoneme_ce(output: ModelOutput, batch: Batch) -> torch.Tensor:
     """Paper 000's Eq. 3: frame-level cross-entropy of phone logits (`extras["phone_logits"]`, (B, r·T, P)) against
