@@ -16,11 +16,11 @@ from facetalk.data.collate import Batch, collate
 from facetalk.data.windows import ClipArrays, StyleSampler, WindowDataset, crop_labels
 from facetalk.errors import InvalidInputError
 from facetalk.models.base import Animator, save_model
-from facetalk.models.inputs import phone_tokens
+from facetalk.models.inputs import InputPipeline, InputSpec, phone_tokens
 from facetalk.text.phonemes import PHONE_VOCAB, phone_id
 from facetalk.train.distributed import DistInfo
 from facetalk.train.recipe import build_recipe
-from facetalk.types import Alignment, Phone, Word
+from facetalk.types import Alignment, Phone, Waveform, Word
 
 SIL = PHONE_VOCAB.index("SIL")
 
@@ -131,6 +131,19 @@ def test_emotion_mask_is_zero_for_clips_without_labels() -> None:
     batch = collate([WindowDataset([labelled, clips[1]], length=None)[i] for i in range(2)])
     assert batch["emotion_mask"].tolist() == [[1.0] * 5, [0.0] * 5]
     assert batch["emotion"][1].abs().sum() == 0  # no silent neutral filling
+
+
+def test_a_model_that_predicts_its_phones_generates_without_an_alignment() -> None:
+    spec = InputSpec(speech="none", phones=True, generate_reads_phones=False)
+    assert not spec.needs_alignment and InputSpec(phones=True).needs_alignment and InputSpec(text=True).needs_alignment
+    pipeline = InputPipeline(spec)
+    clip = pipeline.clip(
+        clip_id="c", waveform=Waveform(np.zeros(1600, np.float32), 16000), fps=30.0, num_frames=3, alignment=None
+    )
+    assert "phone_ids" not in pipeline.batch(clip)  # generating: no alignment, no phones
+    with pytest.raises(InvalidInputError, match="no alignment"):  # training and evaluation need the phones
+        pipeline.clip(clip_id="c", waveform=Waveform(np.zeros(1600, np.float32), 16000), fps=30.0, num_frames=3, alignment=None,
+                      motion=np.zeros((3, 2), np.float32))  # fmt: skip
 
 
 # --- one clip through training, eval and animate --------------------------------------------------------

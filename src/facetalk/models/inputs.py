@@ -59,6 +59,8 @@ class InputSpec:
         text: per-frame text features (`text`).
         phones: per-frame phone ids and the token-level phones with their durations
             (`phone_ids`, `phone_tokens`, `phone_durations`, `phone_lengths`).
+        generate_reads_phones: False when only training and evaluation read the phones (a model that
+            predicts them when it generates, like `style_duration`): then generating needs no alignment.
         emotion: per-frame emotion vectors with their mask (`emotion`, `emotion_mask`), as a condition
             or as a target.
         style: a style reference motion (`style`, `style_mask`).
@@ -71,6 +73,7 @@ class InputSpec:
     speech: Speech = "features"
     text: bool = False
     phones: bool = False
+    generate_reads_phones: bool = True
     emotion: bool = False
     style: bool = False
     template: bool = False
@@ -78,8 +81,8 @@ class InputSpec:
 
     @property
     def needs_alignment(self) -> bool:
-        """Whether building the inputs needs the words and phones of the speech with their times."""
-        return self.text or self.phones
+        """Whether generating needs the words and phones of the speech with their times."""
+        return self.text or (self.phones and self.generate_reads_phones)
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,7 @@ class InputPipeline:
             cached: use the feature cache for this clip.
         """
         spec = self.spec
-        if spec.needs_alignment and alignment is None:
+        if alignment is None and (spec.needs_alignment or (spec.phones and motion is not None)):
             raise InvalidInputError(f"{clip_id}: the model reads text or phones, and the clip has no alignment")
         key = clip_id if cached else None
         arrays: dict[str, Any] = {}
@@ -252,8 +255,7 @@ class InputPipeline:
         if spec.text:
             assert alignment is not None
             arrays["text"] = self.text_features(alignment, fps=fps, num_frames=num_frames, clip_id=key)
-        if spec.phones:
-            assert alignment is not None
+        if spec.phones and alignment is not None:
             arrays["phone_ids"], arrays["phone_index"] = phone_tokens(alignment, num_frames, fps)
         if spec.emotion and emotion is not None:
             arrays["emotion"] = np.asarray(emotion, dtype=np.float32)[:num_frames]
