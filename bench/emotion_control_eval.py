@@ -100,9 +100,13 @@ def main() -> None:
     lips = rig.topology.region("lips")
     fps = model.fps
 
-    def generate(clip: Any, schedule: EmotionSchedule) -> np.ndarray:
+    subjects: list[str] = list(model.metadata.get("subjects", []))
+
+    def generate(clip: Any, schedule: EmotionSchedule, speaker: str = "") -> np.ndarray:
+        """The clip animated with `schedule`, as its own speaker (for a model that reads the speaker)."""
         emotion = schedule.at_frames(clip.num_frames, fps)
-        weights = model.generate(pipeline.batch(clip, Conditions(emotion=emotion))).data  # (T, 52)
+        subject = subjects.index(speaker) if speaker in subjects else -1
+        weights = model.generate(pipeline.batch(clip, Conditions(emotion=emotion, subject=subject))).data  # (T, 52)
         return rig.to_vertices(weights)  # (T, V, 3)
 
     count = min(args.clips, len(dataset))
@@ -121,9 +125,9 @@ def main() -> None:
         truth = rig.to_vertices(sample.motion.select(rig.names))
         matched = {name: rig.to_vertices(regenerated_truth(corpus, sample, name)) for name in EMOTIONS}
         for c, name in enumerate(EMOTIONS):
-            base = generate(clip, EmotionSchedule.constant(name, 0.0))
+            base = generate(clip, EmotionSchedule.constant(name, 0.0), sample.subject)
             for i, intensity in enumerate(INTENSITIES):
-                vertices = base if intensity == 0.0 else generate(clip, EmotionSchedule.constant(name, intensity))
+                vertices = base if intensity == 0.0 else generate(clip, EmotionSchedule.constant(name, intensity), sample.subject)
                 probabilities, logits = _recognize(recognizer, vertices, fps)
                 logit[c, i] += logits[c] / count
                 magnitude[c, i] += float(np.linalg.norm(vertices - base, axis=-1).mean() * MM) / count

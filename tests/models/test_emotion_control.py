@@ -135,6 +135,18 @@ def test_requested_emotion_and_intensity_change_the_output() -> None:
     assert torch.equal(out.extras["priors"], _request("fear").expand(2, -1, -1)) and "predicted_priors" not in out.extras
 
 
+def test_the_speaker_option_gives_the_augment_network_the_speaker(tmp_path: Path) -> None:
+    model = _model(speaker=True)
+    assert model.num_subjects == 2 and _model().num_subjects == 0
+    batch = _batch(emotion=_request("happy"))
+    outputs = [model({**batch, "subject": torch.full((2,), index)}).motion for index in (0, 1, -1)]
+    assert (outputs[0] - outputs[1]).abs().max() > 1e-3  # the speaker changes the output
+    raw = model({**batch, "subject": torch.zeros(2, dtype=torch.long)}).extras["raw_motion"]
+    assert torch.equal(raw, model(batch).extras["raw_motion"])  # Audio2FLAME does not read it
+    save_model(model, tmp_path)  # an unseen speaker (-1) gets the average of the one-hots, saved and loaded
+    assert torch.equal(load_model(tmp_path)({**batch, "subject": torch.full((2,), -1)}).motion, outputs[2])
+
+
 def test_padding_does_not_change_real_frames() -> None:
     model = _model()
     short = _batch((10,), seed=4, emotion=_request("happy", 1.0, 10))

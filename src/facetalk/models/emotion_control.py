@@ -66,6 +66,7 @@ from facetalk.errors import InvalidInputError
 from facetalk.face.parametric import ParametricFace, arkit_channels
 from facetalk.models.base import Animator, DataSizes, ModelOutput, register_model
 from facetalk.models.inputs import InputSpec
+from facetalk.models.modules.conditioning import subject_one_hot
 from facetalk.models.modules.feature_norm import FeatureNorm
 from facetalk.types import EMOTIONS
 
@@ -185,15 +186,18 @@ class EmotionAugment(nn.Module):
         hidden: the CNN's hidden channels (128).
     """
 
-    def __init__(self, *, param_dim: int, emotion_dim: int, hidden: int) -> None:
+    def __init__(self, *, param_dim: int, emotion_dim: int, hidden: int, speaker_dim: int = 0) -> None:
         super().__init__()
         self.embedding = nn.Linear(NUM_EMOTIONS, emotion_dim, bias=False)  # the learned 7 × 128 matrix
-        self.norm = nn.LayerNorm(emotion_dim + param_dim)
-        self.cnn = ParameterCNN(in_dim=emotion_dim + param_dim, hidden=hidden, out_dim=param_dim)
+        self.norm = nn.LayerNorm(emotion_dim + param_dim + speaker_dim)
+        self.cnn = ParameterCNN(in_dim=emotion_dim + param_dim + speaker_dim, hidden=hidden, out_dim=param_dim)
 
-    def forward(self, priors: torch.Tensor, raw: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([self.embedding(priors), raw], dim=-1)  # (B, T, 128 + P)
-        return raw + self.cnn(self.norm(x), mask)
+    def forward(self, priors: torch.Tensor, raw: torch.Tensor, mask: torch.Tensor,
+                speaker: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        parts = [self.embedding(priors), raw]  # (B, T, 128), (B, T, P)
+        if speaker is not None:  # (B, N): the speaker's one-hot on every frame
+            parts.append(speaker[:, None, :].expand(-1, raw.shape[1], -1))
+        return raw + self.cnn(self.norm(torch.cat(parts, dim=-1)), mask)
 
 
 # --- The model -----------------------------------------------------------------------------------
@@ -214,6 +218,9 @@ class EmotionControl(Animator):
         emotion_dim: width of the emotion embedding.
         augment: use the emotion augment network; False is Audio2FLAME alone.
         predictor: use the emotion predictor; False is user control alone.
+        num_subjects: N > 0 gives the augment network the speaker's one-hot (training speakers; an unseen
+            speaker gets the average, `subject_one_hot`), so that it can learn how strongly each speaker
+            shows an emotion. Not in the paper; 0 (the default) is the paper's network.
         prior_source: "recognizer" (the batch's `emotion_prior` logits, rescaled) or "labels" (its
             `emotion` vectors) as the pseudo ground truth that drives the augment network in training.
         request_basis: "onehot" (the paper: γ_u is the requested vector itself) or "prototypes"
@@ -231,7 +238,8 @@ class EmotionControl(Animator):
 
     def __init__(self, *, feature_dim: int, param_dim: int, content_dim: int = 192, style_dim: int = 64,
                  style_layers: int = 4, style_heads: int = 4, hidden: int = 128, predictor_hidden: int = 128,
-                 emotion_dim: int = 128, augment: bool = True, predictor: bool = True, prior_source: str = "recognizer",
+                 emotion_dim: int = 128, augment: bool = True, predictor: bool = True, num_subjects: int = 0,
+                 prior_source: str = "recognizer",
                  request_basis: str = "onehot", face: ParametricFace | None = None, fps: float = 30.0, kind: str = "blendshapes",
                  channels: tuple[str, ...] = ()) -> None:  # fmt: skip
         super().__init__()
@@ -247,7 +255,9 @@ class EmotionControl(Animator):
                                   ff_dim=2 * style_dim)  # fmt: skip
         self.audio2params = ParameterCNN(in_dim=content_dim + style_dim, hidden=hidden, out_dim=param_dim)
         self.predictor = EmotionPredictor(feature_dim=feature_dim, hidden=predictor_hidden) if augment and predictor else None
-        self.augment = EmotionAugment(param_dim=param_dim, emotion_dim=emotion_dim, hidden=hidden) if augment else None
+        self.num_subjects = num_subjects
+        self.augment = EmotionAugment(param_dim=param_dim, emotion_dim=emotion_dim, hidden=hidden,
+                                      speaker_dim=num_subjects) if augment else None  # fmt: skip
         self.register_buffer("prior_min", torch.zeros(NUM_EMOTIONS))
         self.register_buffer("prior_max", torch.ones(NUM_EMOTIONS))
         self.register_buffer("prototypes", torch.eye(NUM_EMOTIONS))  # row c: category c in prior space
@@ -311,7 +321,8 @@ class EmotionControl(Animator):
             requested = batch.get("emotion")
             priors = control_priors(None if requested is None else self.request(requested), predicted, mask)  # γ
         extras["priors"] = priors
-        return ModelOutput(motion=self.augment(priors, raw, mask), extras=extras, face=self.face)
+        speaker = subject_one_hot(batch["subject"], self.num_subjects) if self.num_subjects else None
+        return ModelOutput(motion=self.augment(priors, raw, mask, speaker), extras=extras, face=self.face)
 
 
 # --- Config and builders -------------------------------------------------------------------------
@@ -322,6 +333,7 @@ class EmotionControlConfig:
     """Options of `emotion_control` (see `EmotionControl`); the paper's sizes are the defaults.
 
     Attributes:
+        speaker: give the augment network the training speaker's one-hot (`EmotionControl.num_subjects`).
         flame_model: the user's FLAME model file (`generic_model.pkl`, or an `.npz` of its arrays),
             for the vertex losses of a model trained on FLAME parameters; never saved with the weights.
             A model that only generates does not need it.
@@ -338,6 +350,7 @@ class EmotionControlConfig:
     predictor: bool = True
     prior_source: str = "recognizer"
     request_basis: str = "onehot"
+    speaker: bool = False
     flame_model: str = ""
 
 
@@ -380,7 +393,8 @@ def emotion_control(config: EmotionControlConfig, sizes: DataSizes) -> EmotionCo
     return EmotionControl(feature_dim=sizes.feature_dim, param_dim=sizes.motion_dim, content_dim=config.content_dim,
                           style_dim=config.style_dim, style_layers=config.style_layers, style_heads=config.style_heads,
                           hidden=config.hidden, predictor_hidden=config.predictor_hidden, emotion_dim=config.emotion_dim,
-                          augment=config.augment, predictor=config.predictor, prior_source=config.prior_source,
+                          augment=config.augment, predictor=config.predictor,
+                          num_subjects=sizes.num_subjects if config.speaker else 0, prior_source=config.prior_source,
                           request_basis=config.request_basis,
                           face=_face(config, sizes), fps=sizes.fps, kind=sizes.kind,
                           channels=sizes.channel_names())  # fmt: skip
