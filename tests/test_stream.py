@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,16 @@ from facetalk.audio.rate import num_motion_frames
 from facetalk.errors import InvalidInputError
 from facetalk.models.base import Animator, Conditions, build_model
 from facetalk.models.inputs import InputPipeline
-from facetalk.stream import AnimationStream, MelStream, file_chunks, run_streams, stream_chunks
+from facetalk.stream import (
+    AnimationStream,
+    Frame,
+    MelStream,
+    file_chunks,
+    frame_json,
+    frames_message,
+    run_streams,
+    stream_chunks,
+)
 from facetalk.types import EmotionSchedule, Waveform
 
 TOLERANCE = 2e-5
@@ -225,3 +235,11 @@ def test_recomputed_windows_equal_incremental_and_offline(tiny_stream_model: Cal
     expected = offline(model, speech)
     assert np.abs(got - expected).max() <= TOLERANCE
     assert np.abs(incremental - expected).max() <= TOLERANCE
+
+
+def test_the_templated_json_message_is_frame_json() -> None:
+    """`frames_message` (the WebSocket's fast path) writes exactly what `frame_json` gives, channel names
+    with JSON's special characters included."""
+    channels = ("jawOpen", 'odd "name" %s')
+    frames = [Frame(0, 0.0, np.array([0.123456, -0.00001], np.float32)), Frame(1, 1 / 30, np.array([1.0, 0.5], np.float32))]
+    assert json.loads(frames_message(frames, channels)) == {"frames": [frame_json(f, channels) for f in frames]}

@@ -65,16 +65,13 @@ class ConvBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.step(nn.functional.pad(x, self.padding))
-
-    def step(self, x: torch.Tensor) -> torch.Tensor:
-        """The block on frames that carry their own context: (B, W, past + n + future) to (B, W, n)."""
-        past, future = self.padding
-        return x[:, :, past : x.shape[2] - future] + self.drop(self.act(self.conv(x)))
+        """(B, W, T) to (B, W, T): the residual block, zero-padded by (past, future) frames."""
+        return x + self.drop(self.act(self.conv(nn.functional.pad(x, self.padding))))
 
     def step_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """`step` in the frame-major layout, (B, past + n + future, W) to (B, n, W): the kernel as one matrix
-        product over the n frames' windows, a few times cheaper than `conv1d` on a few frames of many streams."""
+        """The block on frames that carry their own context, frame-major: (B, past + n + future, W) to (B, n, W);
+        the kernel as one matrix product over the n frames' windows, a few times cheaper than `conv1d` on a
+        few frames of many streams."""
         past, future = self.padding
         size, width = self.conv.kernel_size[0], x.shape[2]
         windows = x.unfold(1, size, 1)  # (B, n, W, kernel), the layout of the kernel's (W_out, W, kernel)

@@ -38,8 +38,12 @@ PRIOR_CACHE_PREFIX = "emotion-prior"
 """Cache entries that depend on a clip's motion, not its speech: not shared with the variants."""
 
 
-def relabel_corpus(source: Path, out: Path, *, variants: int = 2, seed: int = 0, cache: Path | None = None) -> Path:
+def relabel_corpus(source: Path, out: Path, *, variants: int = 2, seed: int = 0, cache: Path | None = None,
+                   progress: bool = True) -> Path:  # fmt: skip
     """Write `out`: the corpus at `source` plus `variants` re-labelled copies of each training clip.
+
+    The corpus is written into `<out>.partial` and renamed to `out` when complete, so an interrupted run
+    leaves no half corpus under `out`.
 
     Args:
         source: a complete synthetic corpus.
@@ -47,6 +51,7 @@ def relabel_corpus(source: Path, out: Path, *, variants: int = 2, seed: int = 0,
         variants: re-labelled copies per training clip.
         seed: decides the copies' emotions and intensities.
         cache: the feature cache whose entries for `source` are linked for `out`; facetalk's by default.
+        progress: show a progress bar (training clips) on stderr.
 
     Returns:
         `out`.
@@ -54,8 +59,12 @@ def relabel_corpus(source: Path, out: Path, *, variants: int = 2, seed: int = 0,
     Raises:
         OutputError: `out` exists.
     """
+    from tqdm import tqdm
+
     if out.exists():
         raise OutputError(f"{out}: exists; choose a new directory")
+    final, out = out, out.with_name(out.name + ".partial")
+    shutil.rmtree(out, ignore_errors=True)  # what an interrupted run left
     corpus = Corpus.open(source)
     (out / "clips").mkdir(parents=True)
     for name in ("speakers", "sentences.json"):
@@ -66,7 +75,7 @@ def relabel_corpus(source: Path, out: Path, *, variants: int = 2, seed: int = 0,
     splits = json.loads((source / "splits.json").read_text())
     aliases: dict[str, str] = {}  # variant id -> its source clip's id
     train = NativeDataset(source, split="train", vertices=False)
-    for index in range(len(train)):
+    for index in tqdm(range(len(train)), unit="clip", desc="relabel", disable=not progress):
         sample, record = train[index], train.records[index]
         assert sample.alignment is not None, "a synthetic corpus clip has its TextGrid"
         plan = corpus.plan(int(record["index"]))
@@ -101,8 +110,9 @@ def relabel_corpus(source: Path, out: Path, *, variants: int = 2, seed: int = 0,
     info = json.loads((source / "corpus.json").read_text())
     relabelled = {"source": str(source.resolve()), "variants": variants, "seed": seed}
     _write_json(out / "corpus.json", {**info, "num_clips": len(records), "relabelled": relabelled})
-    _link_features(cache or cache_dir() / "features", dataset_key("native", source), dataset_key("native", out), aliases)
-    return out
+    out.rename(final)
+    _link_features(cache or cache_dir() / "features", dataset_key("native", source), dataset_key("native", final), aliases)
+    return final
 
 
 def _link_features(cache: Path, source_key: str, out_key: str, aliases: dict[str, str]) -> None:
