@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,11 @@ import numpy as np
 import torch
 
 from facetalk.data.cache import dataset_key
+from facetalk.data.collate import Batch
 from facetalk.data.formats import open_dataset
 from facetalk.eval.emotion import confusion_matrix, load_recognizer, shipped_recognizer_path
 from facetalk.face.default_face import default_rig
+from facetalk.face.symmetry import symmetric
 from facetalk.files import cache_dir
 from facetalk.models.base import Conditions, open_model
 from facetalk.models.inputs import InputPipeline
@@ -84,6 +87,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for the figures")
     parser.add_argument("--json", type=Path, required=True)
     parser.add_argument("--no-predictor", action="store_true", help="evaluate with γ = γ_u (the user-control-only ablation)")
+    parser.add_argument("--symmetric", action="store_true", help="refine each animation to its symmetric part")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -102,12 +106,16 @@ def main() -> None:
 
     subjects: list[str] = list(model.metadata.get("subjects", []))
 
+    def weights_of(batch: Batch) -> np.ndarray:
+        """The model's ARKit weights (T, 52), refined to their symmetric part with --symmetric."""
+        motion = model.generate(batch)
+        return (symmetric(motion) if args.symmetric else motion).data
+
     def generate(clip: Any, schedule: EmotionSchedule, speaker: str = "") -> np.ndarray:
         """The clip animated with `schedule`, as its own speaker (for a model that reads the speaker)."""
         emotion = schedule.at_frames(clip.num_frames, fps)
         subject = subjects.index(speaker) if speaker in subjects else -1
-        weights = model.generate(pipeline.batch(clip, Conditions(emotion=emotion, subject=subject))).data  # (T, 52)
-        return rig.to_vertices(weights)  # (T, V, 3)
+        return rig.to_vertices(weights_of(pipeline.batch(clip, Conditions(emotion=emotion, subject=subject))))  # (T, V, 3)
 
     count = min(args.clips, len(dataset))
     predicted = {name: [] for name in EMOTIONS}  # type: dict[str, list[int]]
@@ -147,7 +155,7 @@ def main() -> None:
     neutral_lip, neutral_motion = float(np.mean(lip["neutral"])), float(np.mean(lip_motion["neutral"]))
     neutral_matched = float(np.mean(lip_matched["neutral"]))
     report: dict[str, Any] = {
-        "model": args.model, "split": args.split, "clips": count, "no_predictor": args.no_predictor,
+        "model": args.model, "split": args.split, "clips": count, "no_predictor": args.no_predictor, "symmetric": args.symmetric,
         "accuracy": float((true == guess).mean()), "per_class_accuracy": per_class, "confusion": confusion.tolist(),
         "lip_error_mm": {name: float(np.mean(values)) for name, values in lip.items()},
         "lip_error_vs_neutral": {name: float(np.mean(values)) / neutral_lip for name, values in lip.items()},
@@ -161,7 +169,7 @@ def main() -> None:
         "expression_magnitude_mm": {name: magnitude[c].tolist() for c, name in enumerate(EMOTIONS)},
         "monotonic_logit": _rising(logit), "monotonic_magnitude": _rising(magnitude),
     }  # fmt: skip
-    report["switch"] = _switch(model, pipeline, dataset, recognizer, rig, args.out)
+    report["switch"] = _switch(weights_of, model.fps, pipeline, dataset, recognizer, rig, args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     _confusion_figure(confusion, args.out / "confusion.png")
     _intensity_figure(logit, magnitude, args.out / "intensity.png")
@@ -180,19 +188,20 @@ def _rising(values: np.ndarray) -> dict[str, bool]:
     return {name: bool(np.all(np.diff(values[c]) > 0)) for c, name in enumerate(EMOTIONS) if name != "neutral"}
 
 
-def _switch(model: Any, pipeline: InputPipeline, dataset: Any, recognizer: Any, rig: Any, out: Path) -> dict[str, Any]:
+def _switch(weights_of: Callable[[Batch], np.ndarray], fps: float, pipeline: InputPipeline, dataset: Any, recognizer: Any,
+            rig: Any, out: Path) -> dict[str, Any]:  # fmt: skip
     """A long clip (several test clips' features end to end) whose request switches from happy to anger half-way."""
     from facetalk.data.windows import ClipArrays
     from facetalk.eval.emotion import _accepted_data, motion_windows
 
     clips = [pipeline.sample(dataset[i]) for i in range(min(4, len(dataset)))]
     features = np.concatenate([np.asarray(c.features) for c in clips])  # (T, C)
-    frames, fps = len(features), model.fps
+    frames = len(features)
     switch_s = frames / fps / 2
     schedule = EmotionSchedule((EmotionKey(0.0, "happy", 1.0), EmotionKey(switch_s - 0.5, "happy", 1.0),
                                 EmotionKey(switch_s + 0.5, "anger", 1.0)))  # fmt: skip
     clip = ClipArrays(clip_id="switch", num_frames=frames, fps=fps, features=features)
-    weights = model.generate(pipeline.batch(clip, Conditions(emotion=schedule.at_frames(frames, fps)))).data
+    weights = weights_of(pipeline.batch(clip, Conditions(emotion=schedule.at_frames(frames, fps))))
     vertices = rig.to_vertices(weights)
     data = _accepted_data(recognizer, Motion.from_vertices(vertices, fps))
     windows = torch.as_tensor(motion_windows(data, fps, window_s=1.0 * recognizer.window_s, hop_s=0.5))

@@ -12,6 +12,7 @@ from facetalk.errors import InvalidInputError, UnsupportedFormatError
 from facetalk.export import read_motion
 from facetalk.face.arkit import ARKIT_NAMES
 from facetalk.face.default_face import default_rig
+from facetalk.face.symmetry import symmetric
 from facetalk.types import EmotionSchedule
 
 EXAMPLE = asset_path("speech/example.wav")
@@ -143,8 +144,12 @@ def test_cli_model_writes_a_textgrid_only_when_asked(example, tmp_path):
     subprocess.run(asked, capture_output=True, text=True, check=True)
     assert sorted(p.name for p in (tmp_path / "asked").iterdir()) == ["example.TextGrid", "example.npz"]
     # no format asked for ARKit weights, so the model's vertices were written as they are
-    assert read_motion(tmp_path / "asked" / "example.npz").kind == "vertices"
+    vertices = read_motion(tmp_path / "asked" / "example.npz")
+    assert vertices.kind == "vertices"
     assert read_motion(tmp_path / "default" / "example.npz").kind == "blendshapes"
+    # --symmetric: the vertices' symmetric part
+    subprocess.run([*base, "-f", "npz", "--symmetric", "-o", str(tmp_path / "sym")], capture_output=True, text=True, check=True)
+    np.testing.assert_allclose(read_motion(tmp_path / "sym" / "example.npz").data, symmetric(vertices).data, atol=1e-6)
 
 
 def test_a_vertex_model_is_fitted_to_weights_only_when_a_format_needs_them(example, tmp_path):
@@ -188,6 +193,18 @@ def test_a_flame_model_writes_flame_parameters_and_vertices(example, tmp_path):
         assert stored["vertices"].shape == (example.motion.num_frames, vertices, 3)
         motion = flame_params(dict(stored), out / "example.flame.npz", None)
     assert motion.num_frames == example.motion.num_frames and motion.fps == 30.0 and motion.data.std() > 0
+    # --symmetric (paper 002's refinement) mirrors through the FLAME file: the jaw's turn and tilt cancel
+    result = subprocess.run([*run, "--symmetric"], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: --symmetric: mirroring FLAME parameters needs the FLAME model: give --flame"
+    ]
+    symmetric_run = [*run, "--flame", str(tmp_path / "flame.npz"), "--symmetric", "-o", str(tmp_path / "sym")]
+    subprocess.run(symmetric_run, capture_output=True, text=True, check=True)
+    with np.load(tmp_path / "sym" / "example.flame.npz") as stored:
+        refined = flame_params(dict(stored), tmp_path / "sym" / "example.flame.npz", None)
+    jaw = [refined.channels.index(name) for name in JAW_CHANNELS]
+    np.testing.assert_allclose(refined.data[:, jaw[1:]], 0.0, atol=1e-6)
+    np.testing.assert_allclose(refined.data[:, jaw[0]], motion.data[:, jaw[0]], atol=1e-6)
 
 
 def test_the_shipped_emotion_control_model_speaks_and_follows_the_request(example):

@@ -19,6 +19,7 @@ import tempfile
 import traceback
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -252,6 +253,10 @@ def animate(
     subject: Annotated[
         str | None, typer.Option(help="Training speaker whose style a speaker-conditioned model takes (e.g. spk03).")
     ] = None,
+    symmetric: Annotated[
+        bool,
+        typer.Option(help="Make the face bilaterally symmetric (paper 002's refinement; FLAME parameters need --flame)."),
+    ] = False,
 ) -> None:
     """Animate the embedded face from speech: align, animate, export every format and render a video.
 
@@ -283,6 +288,16 @@ def animate(
             model=model, style_ref=style_ref, subject=subject,
             need_alignment=format is not None and TEXTGRID_FORMAT in formats, need_weights=needs_weights(formats),
         )  # fmt: skip
+    if symmetric:
+        from facetalk.face.flame import load_flame
+        from facetalk.face.symmetry import symmetric as symmetric_part
+
+        if result.motion.kind != "params":
+            result = replace(result, motion=symmetric_part(result.motion))
+        elif flame is None:
+            raise usage.BadOptionUsage("--symmetric", "mirroring FLAME parameters needs the FLAME model: give --flame")
+        else:
+            result = replace(result, motion=symmetric_part(result.motion, flame=load_flame(flame)))
     if result.motion.kind == "params":
         typer.echo(f"wrote {write_flame(result.motion, output, name=speech.stem, flame=flame)}")
         return
