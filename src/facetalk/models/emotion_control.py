@@ -50,7 +50,8 @@ What the paper leaves open, and what this file does:
 - The predictor's loss (the paper "maximizes mutual information"): squared error of the rescaled
   logits. The paper's low-pass filtering of its per-image priors is not needed here: each frame's
   logits already come from a 2 s window, one frame apart from its neighbours'.
-- The paper's bilateral symmetry refinement is not done.
+- The paper's bilateral symmetry refinement is a post-process for any animator, `facetalk.face.symmetry`
+  (`facetalk animate --symmetric`), off by default: the training faces here are not symmetric.
 """
 
 from __future__ import annotations
