@@ -12,31 +12,30 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
+from shipping import ship
 
 from facetalk.animate import animate_with_model
 from facetalk.assets import asset_path
 from facetalk.audio import load_audio
-from facetalk.models.base import load_model, save_model
+from facetalk.models.base import Animator
+
+
+def add_personas(model: Animator, args: argparse.Namespace) -> None:
+    """`personas` in the metadata: each persona preset of the training speakers to its first speaker."""
+    personas: dict[str, str] = {}
+    for speaker in model.metadata.get("subjects", []):
+        preset = json.loads((args.corpus / "speakers" / speaker / "speaker.json").read_text())["persona_preset"]
+        personas.setdefault(preset, speaker)
+    model.metadata["personas"] = personas
+    print(f"personas: {personas}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs=3, type=Path, metavar=("RUN", "OUT", "CORPUS"),
-                        help="the trained model (RUN/best), where to ship it, the corpus it was trained on")  # fmt: skip
-    run, out, corpus = parser.parse_args().paths
-    model = load_model(run)
-    personas: dict[str, str] = {}
-    for speaker in model.metadata.get("subjects", []):
-        preset = json.loads((corpus / "speakers" / speaker / "speaker.json").read_text())["persona_preset"]
-        personas.setdefault(preset, speaker)
-    model.metadata["personas"] = personas
-    save_model(model, out, half=True, inference=True)
-    print(f"personas: {personas}")
+    args, _ = ship(__doc__, corpus=True, prepare=add_personas)
     speech = load_audio(asset_path("speech/example.wav"))
-    full, half = animate_with_model(speech, str(run)).data, animate_with_model(speech, str(out)).data
+    full, half = animate_with_model(speech, str(args.run)).data, animate_with_model(speech, str(args.out)).data
     print(f"float16 against float32: largest weight difference {np.abs(full - half).max():.3g}")
 
 

@@ -7,6 +7,7 @@ The reference is the first neutral training clip of speaker spk01 (the neutral p
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from facetalk.data.formats import open_dataset
@@ -32,9 +33,12 @@ def _neutral_share(sample: Sample) -> float:
     return 0.0 if labels is None else float(labels[:, 0].mean())
 
 
-def ship(description: str | None, *, corpus: bool) -> tuple[argparse.Namespace, Animator]:
-    """Parse `RUN OUT [CORPUS]`, load the trained model from RUN and save it to OUT in float16 with its
-    inference modules only; return the arguments and the (float32) model."""
+Prepare = Callable[[Animator, argparse.Namespace], None]
+
+
+def ship(description: str | None, *, corpus: bool, prepare: Prepare | None = None) -> tuple[argparse.Namespace, Animator]:
+    """Parse `RUN OUT [CORPUS]`, load the trained model from RUN, let `prepare` add to it (its metadata, say)
+    and save it to OUT in float16 with its inference modules only; return the arguments and the (float32) model."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="the trained model directory (RUN/best)")
     parser.add_argument("out", type=Path, help="where to ship it")
@@ -42,5 +46,7 @@ def ship(description: str | None, *, corpus: bool) -> tuple[argparse.Namespace, 
         parser.add_argument("corpus", type=Path, help="the corpus it was trained on")
     args = parser.parse_args()
     model = load_model(args.run)
+    if prepare is not None:
+        prepare(model, args)
     save_model(model, args.out, half=True, inference=True)
     return args, model
