@@ -362,11 +362,12 @@ def mouth_corners(template: np.ndarray, height_pairs: Sequence[tuple[int, int]])
 # --- Parameter sequences -----------------------------------------------------------------------
 
 
-def save_flame_sequence(motion: Motion, path: str | os.PathLike[str], *, vertices: np.ndarray | None = None) -> Path:
+def save_flame_sequence(motion: Motion, path: str | os.PathLike[str], *, vertices: np.ndarray | None = None,
+                        shape: np.ndarray | None = None) -> Path:  # fmt: skip
     """Write FLAME parameter motion as an `.npz` the `flame_seq` adapter reads back.
 
     Keys: `expression` (T, 100), `jaw_pose` (T, 3), `global_pose` (T, 3) when the motion has it,
-    `fps`, and `vertices` (T, V, 3) when given.
+    `fps`, `vertices` (T, V, 3) and the identity `shape` β when given (the adapter reads neither).
     """
     from facetalk.data.formats.flame_seq import NUM_EXPRESSION
 
@@ -381,6 +382,8 @@ def save_flame_sequence(motion: Motion, path: str | os.PathLike[str], *, vertice
         arrays["global_pose"] = motion.select(GLOBAL_CHANNELS).astype(np.float32)
     if vertices is not None:
         arrays["vertices"] = np.asarray(vertices, np.float32)
+    if shape is not None:
+        arrays["shape"] = np.asarray(shape, np.float32)
     out = Path(path)
     with atomic_output(out) as tmp, open(tmp, "wb") as file:
         np.savez(file, **arrays)  # type: ignore[arg-type]
