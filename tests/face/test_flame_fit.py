@@ -31,8 +31,8 @@ def flame_file(tmp_path: Path) -> Path:
     weights = rng.random((V, 5)) ** 3
     arrays = {"v_template": 0.1 * rng.standard_normal((V, 3)), "shapedirs": 1e-3 * rng.standard_normal((V, 3, NUM_SHAPE + E)),
               "posedirs": 1e-3 * rng.standard_normal((V, 3, 36)), "J_regressor": np.full((5, V), 1.0 / V),
-              "weights": weights / weights.sum(axis=1, keepdims=True), "kintree_table": np.array([[-1, 0, 1, 1, 1], [0, 1, 2, 3, 4]]),
-              "f": rng.integers(0, V, (10, 3))}  # fmt: skip
+              "weights": weights / weights.sum(axis=1, keepdims=True),
+              "kintree_table": np.array([[-1, 0, 1, 1, 1], [0, 1, 2, 3, 4]]), "f": rng.integers(0, V, (10, 3))}  # fmt: skip
     np.savez(tmp_path / "flame.npz", **arrays)
     return tmp_path / "flame.npz"
 
@@ -95,7 +95,8 @@ def test_fit_shape_gives_the_templates_rest_face(flame_file: Path) -> None:
     np.testing.assert_allclose(rest, template, atol=1e-6)
 
 
-def test_bad_input_is_a_one_line_error_and_writes_nothing(tmp_path: Path, flame_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_a_one_line_error_and_writes_nothing(tmp_path: Path, flame_file: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     _vocaset(tmp_path / "voca", flame_file)
     with pytest.raises(SystemExit) as info:
         main([str(tmp_path / "voca"), str(flame_file), str(tmp_path / "out"), "--expression", "101"])
@@ -116,8 +117,8 @@ def test_the_vocaset_flame_config_trains_on_the_fit(tmp_path: Path, flame_file: 
     config = tmp_path / "vocaset_flame.yaml"
     loss = {term: weight for term, weight in shipped["loss"].items() if term != "mouth_shape"}  # no lip probes on 60 vertices
     config.write_text(yaml.safe_dump({**shipped, "features": {"encoder": "mel"}, "loss": loss}))  # wav2vec 2.0 is not here
-    overrides = [f"data.root={tmp_path / 'voca_flame'}", f"model.options.flame_model={flame_file}", "model.name=emotion_control_tiny",
-                 "data.window=8", "data.stride=4", "data.batch_size=2",
+    overrides = [f"data.root={tmp_path / 'voca_flame'}", f"model.options.flame_model={flame_file}",
+                 "model.name=emotion_control_tiny", "data.window=8", "data.stride=4", "data.batch_size=2",
                  "train.max_steps=40", "train.val_every=40", "train.progress=false",
                  "train.num_threads=1", "train.tensorboard=false", "optim.lr=3e-3"]  # fmt: skip
     train(config, tmp_path / "run", overrides=overrides)

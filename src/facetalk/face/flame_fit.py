@@ -124,7 +124,7 @@ def fit_vocaset(root: Path, flame_file: Path, out: Path, *, expression: int = NU
     dataset = open_dataset("vocaset", root, split="all")
     shapes: dict[str, np.ndarray] = {}
     errors: dict[str, dict[str, float]] = {}
-    with atomic_directory(out) as tmp, torch.no_grad():
+    with atomic_directory(out) as tmp:
         for index in tqdm(range(len(dataset)), unit="clip", desc="fit FLAME", disable=not progress):
             sample = dataset[index]
             assert sample.template is not None, "a VOCASET clip has its subject's template"
@@ -133,8 +133,7 @@ def fit_vocaset(root: Path, flame_file: Path, out: Path, *, expression: int = NU
                     raise InvalidInputError(f"{root}: {sample.subject}'s template has {len(sample.template)} vertices, "
                                             f"the FLAME model {model.num_vertices}")  # fmt: skip
                 shapes[sample.subject] = fit_shape(model, sample.template)
-            with torch.enable_grad():
-                fit = fit_sequence(flame, sample.motion.vertices(), shapes[sample.subject], expression=expression, steps=steps)
+            fit = fit_sequence(flame, sample.motion.vertices(), shapes[sample.subject], expression=expression, steps=steps)
             clip_id = f"{sample.subject}/{sample.sentence_id}"
             save_flame_sequence(fit.motion(sample.motion.fps), tmp / f"{clip_id}.npz", shape=shapes[sample.subject])
             save_wav(sample.audio, tmp / f"{clip_id}.wav")
