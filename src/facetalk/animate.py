@@ -19,6 +19,7 @@ from facetalk.types import Alignment, EmotionSchedule, Motion, Waveform
 
 if TYPE_CHECKING:
     from facetalk.data.windows import ClipArrays
+    from facetalk.face.flame import FlameModel
     from facetalk.models.base import Animator, Conditions
     from facetalk.models.inputs import InputPipeline
 
@@ -223,20 +224,21 @@ FLAME_SUFFIX = ".flame.npz"
 
 
 def write_flame(motion: Motion, out_dir: str | os.PathLike[str], *, name: str = "animation",
-                flame: str | os.PathLike[str] | None = None) -> Path:  # fmt: skip
+                flame: FlameModel | None = None) -> Path:  # fmt: skip
     """Write FLAME parameter motion (a model trained on FLAME data) as `out_dir/<name>.flame.npz`.
 
     The file holds the parameters in the layout the `flame_seq` dataset adapter reads (`expression`,
     `jaw_pose`, `fps`; see `facetalk.face.flame.save_flame_sequence`) and, when the user's FLAME model
-    file `flame` is given, the FLAME vertices of every frame (`vertices`, (T, 5023, 3) for FLAME).
+    `flame` is given (`facetalk.face.flame.load_flame`), the FLAME vertices of every frame (`vertices`,
+    (T, 5023, 3) for FLAME).
     """
     import torch
 
-    from facetalk.face.flame import FlameFace, load_flame, save_flame_sequence
+    from facetalk.face.flame import FlameFace, save_flame_sequence
 
     vertices = None
     if flame is not None:
-        face = FlameFace(load_flame(flame), motion.channels)
+        face = FlameFace(flame, motion.channels)
         with torch.no_grad():
             vertices = face.vertices(torch.from_numpy(np.asarray(motion.data, dtype=np.float32))).numpy()
     return save_flame_sequence(motion, Path(out_dir) / f"{name}{FLAME_SUFFIX}", vertices=vertices)

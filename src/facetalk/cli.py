@@ -288,21 +288,22 @@ def animate(
             model=model, style_ref=style_ref, subject=subject,
             need_alignment=format is not None and TEXTGRID_FORMAT in formats, need_weights=needs_weights(formats),
         )  # fmt: skip
-    if symmetric:
+    flame_model = None
+    if flame is not None:
+        if result.motion.kind != "params":
+            raise usage.BadOptionUsage("--flame", "the model animates ARKit weights, not FLAME parameters")
         from facetalk.face.flame import load_flame
+
+        flame_model = load_flame(flame)
+    if symmetric:
         from facetalk.face.symmetry import symmetric as symmetric_part
 
-        if result.motion.kind != "params":
-            result = replace(result, motion=symmetric_part(result.motion))
-        elif flame is None:
+        if result.motion.kind == "params" and flame_model is None:
             raise usage.BadOptionUsage("--symmetric", "mirroring FLAME parameters needs the FLAME model: give --flame")
-        else:
-            result = replace(result, motion=symmetric_part(result.motion, flame=load_flame(flame)))
+        result = replace(result, motion=symmetric_part(result.motion, flame=flame_model))
     if result.motion.kind == "params":
-        typer.echo(f"wrote {write_flame(result.motion, output, name=speech.stem, flame=flame)}")
+        typer.echo(f"wrote {write_flame(result.motion, output, name=speech.stem, flame=flame_model)}")
         return
-    if flame is not None:
-        raise usage.BadOptionUsage("--flame", "the model animates ARKit weights, not FLAME parameters")
     for path in write_animation(result, output, name=speech.stem, formats=formats):
         typer.echo(f"wrote {path}")
 

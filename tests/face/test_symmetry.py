@@ -12,8 +12,8 @@ from facetalk.errors import InvalidInputError
 from facetalk.face.arkit import ARKIT_NAMES
 from facetalk.face.default_face import default_rig
 from facetalk.face.flame import NUM_SHAPE, FlameModel, rodrigues
-from facetalk.face.symmetry import X_FLIP, flame_mirror, symmetric, vertex_partners
-from facetalk.face.topology import mirror_map
+from facetalk.face.symmetry import flame_mirror, symmetric
+from facetalk.face.topology import X_FLIP, mirror_map, mirror_partners
 from facetalk.types import Motion
 
 CH = {name: i for i, name in enumerate(ARKIT_NAMES)}
@@ -62,7 +62,7 @@ def _mirror_pair_flame(expression: int, seed: int = 0) -> FlameModel:
     half = 0.05 * rng.standard_normal((12, 3)) + [0.06, 0.0, 0.0]
     middle = 0.05 * rng.standard_normal((4, 3)) * [0.0, 1.0, 1.0]
     template = np.concatenate([half, half * X_FLIP, middle]).astype(np.float32)  # (28, 3)
-    partner = vertex_partners(template)
+    partner = mirror_partners(template)
     fields = rng.standard_normal((expression, len(template), 3))
     mirrored = fields[:, partner] * X_FLIP
     parts = [0.5 * (fields[: expression // 2] + mirrored[: expression // 2]),
@@ -79,14 +79,14 @@ def _mirror_pair_flame(expression: int, seed: int = 0) -> FlameModel:
 def test_symmetric_flame_expression_is_its_own_mirror_image_and_the_jaw_only_nods() -> None:
     model = _mirror_pair_flame(expression=8)
     channels = EXPRESSION_CHANNELS[:8] + JAW_CHANNELS
-    assert vertex_partners(model.v_template)[0] == 12  # the template's mirror pairs are found
+    assert mirror_partners(model.v_template)[0] == 12  # the template's mirror pairs are found
     rng = np.random.default_rng(2)
     params = Motion(rng.standard_normal((4, len(channels))).astype(np.float32), 30.0, "params", channels)
     refined = symmetric(params, flame=model).data
     basis = model.shapedirs[..., NUM_SHAPE : NUM_SHAPE + 8]  # (V, 3, 8)
     offsets = np.einsum("vce,te->tvc", basis, refined[:, :8])
     before = np.einsum("vce,te->tvc", basis, params.data[:, :8])
-    partner = vertex_partners(model.v_template)
+    partner = mirror_partners(model.v_template)
     assert np.abs(_mirror_vertices(before, partner) - before).max() > 1e-3
     np.testing.assert_allclose(_mirror_vertices(offsets, partner), offsets, atol=1e-6)
     np.testing.assert_allclose(refined[:, 9:], 0.0, atol=1e-7)  # the jaw's turn and tilt cancel

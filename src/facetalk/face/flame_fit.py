@@ -114,20 +114,20 @@ def fit_vocaset(root: Path, flame_file: Path, out: Path, *, expression: int = NU
     from tqdm import tqdm
 
     from facetalk.audio.io import save_wav
-    from facetalk.data.formats import open_dataset
+    from facetalk.data.formats.vocaset import VocasetDataset, in_split
     from facetalk.files import atomic_directory
 
     model = load_flame(flame_file)
     if not 0 < expression <= model.num_expression:
         raise InvalidInputError(f"{flame_file}: has {model.num_expression} expression components; cannot fit {expression}")
     flame = Flame(model)
-    dataset = open_dataset("vocaset", root, split="all")
+    dataset = VocasetDataset(root, split="all")
     shapes: dict[str, np.ndarray] = {}
     errors: dict[str, dict[str, float]] = {}
+    splits: dict[str, list[str]] = {name: [] for name in SPLITS}
     with atomic_directory(out) as tmp:
-        for index in tqdm(range(len(dataset)), unit="clip", desc="fit FLAME", disable=not progress):
-            sample = dataset[index]
-            assert sample.template is not None, "a VOCASET clip has its subject's template"
+        for sample in tqdm(dataset, total=len(dataset), unit="clip", desc="fit FLAME", disable=not progress):  # good clips
+            assert sample.template is not None and sample.sentence_id is not None, "a VOCASET clip has both"
             if sample.subject not in shapes:
                 if sample.template.shape != model.v_template.shape:
                     raise InvalidInputError(f"{root}: {sample.subject}'s template has {len(sample.template)} vertices, "
@@ -138,7 +138,9 @@ def fit_vocaset(root: Path, flame_file: Path, out: Path, *, expression: int = NU
             save_flame_sequence(fit.motion(sample.motion.fps), tmp / f"{clip_id}.npz", shape=shapes[sample.subject])
             save_wav(sample.audio, tmp / f"{clip_id}.wav")
             errors[clip_id] = {"mean_mm": float(fit.error_m.mean() * MM), "max_mm": float(fit.error_m.max() * MM)}
-        splits = {name: [f"{s.subject}/{s.sentence_id}" for s in open_dataset("vocaset", root, split=name)] for name in SPLITS}
+            for name in SPLITS:
+                if in_split(name, sample.subject, sample.sentence_id):
+                    splits[name].append(clip_id)
         (tmp / "splits.json").write_text(json.dumps(splits, indent=1) + "\n")
         (tmp / "fit.json").write_text(json.dumps({"expression": expression, "steps": steps, "clips": errors}, indent=1) + "\n")
     return errors

@@ -21,16 +21,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from facetalk.data.formats.flame_seq import EXPRESSION_CHANNELS, GLOBAL_CHANNELS, JAW_CHANNELS
 from facetalk.errors import InvalidInputError
 from facetalk.face.arkit import mirror_name
 from facetalk.face.flame import NUM_SHAPE, FlameModel
+from facetalk.face.topology import X_FLIP, mirror_map, mirror_partners
 from facetalk.types import Motion
 
-X_FLIP = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
-"""A point or offset mirrored through x = 0."""
 ROTATION_FLIP = np.array([1.0, -1.0, -1.0], dtype=np.float32)
 """An axis-angle rotation mirrored through x = 0 (the reflection's determinant times its action)."""
 
@@ -39,12 +37,6 @@ def weight_mirror(channels: tuple[str, ...]) -> np.ndarray:
     """The mirror image of weights as a column permutation (P,): mirrored = weights[:, index]."""
     position = {name: i for i, name in enumerate(channels)}
     return np.array([position.get(mirror_name(name), i) for i, name in enumerate(channels)])
-
-
-def vertex_partners(vertices: np.ndarray) -> np.ndarray:
-    """Each vertex's mirror partner (V,): the nearest vertex to its mirror image through x = 0."""
-    _, partner = cKDTree(vertices).query(vertices * X_FLIP)
-    return np.asarray(partner)
 
 
 def flame_mirror(model: FlameModel, channels: tuple[str, ...]) -> np.ndarray:
@@ -58,7 +50,7 @@ def flame_mirror(model: FlameModel, channels: tuple[str, ...]) -> np.ndarray:
     if unknown:
         raise InvalidInputError(f"cannot mirror parameters {', '.join(unknown[:3])}: not FLAME expression or pose")
     basis = model.shapedirs[..., NUM_SHAPE : NUM_SHAPE + len(expression)].astype(np.float64)  # (V, 3, E)
-    mirrored = basis[vertex_partners(model.v_template)] * X_FLIP[:, None]  # (V, 3, E)
+    mirrored = basis[mirror_partners(model.v_template)] * X_FLIP[:, None]  # (V, 3, E)
     q, *_ = np.linalg.lstsq(basis.reshape(-1, len(expression)), mirrored.reshape(-1, len(expression)), rcond=None)
     matrix = np.zeros((len(channels), len(channels)))
     matrix[np.ix_(expression, expression)] = q  # Q = S⁺ M S: mirrored ψ = Q ψ
@@ -87,8 +79,6 @@ def symmetric(motion: Motion, *, flame: FlameModel | None = None) -> Motion:
             raise InvalidInputError("symmetric FLAME parameters need the FLAME model file (--flame)")
         mirrored = data @ flame_mirror(flame, motion.channels).T.astype(np.float32)
     else:
-        from facetalk.face.topology import mirror_map
-
         partner = mirror_map()
         if data.shape[1] != 3 * len(partner):
             vertices = data.shape[1] // 3

@@ -166,14 +166,22 @@ def _lip_closing_offset(mesh_vertices: np.ndarray) -> np.ndarray:
     lower_offset = along(lower, (1 - UPPER_LIP_SHARE) * closing) * lower_fade
     offset = np.where(is_upper[:, None], upper_offset, lower_offset)
     # Exact symmetry: average with the mirror image (the canonical mesh is symmetric).
-    mirror = _mirror_of(p)
-    return 0.5 * (offset + offset[mirror] * [-1.0, 1.0, 1.0])
+    return 0.5 * (offset + offset[mirror_partners(p)] * X_FLIP)
 
 
-def _mirror_of(points: np.ndarray) -> np.ndarray:
-    """For each point (N, 3), the index of the point nearest to its mirror image across x = 0."""
-    mirrored = points * np.array([-1.0, 1.0, 1.0])
-    return np.linalg.norm(points[None, :, :] - mirrored[:, None, :], axis=-1).argmin(axis=1)
+X_FLIP = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+"""A point or offset mirrored across x = 0."""
+
+
+def mirror_partners(points: np.ndarray) -> np.ndarray:
+    """For each point (N, 3), the index of the point nearest to its mirror image across x = 0, shape (N,).
+
+    On mirror-symmetric points (the canonical mesh, FLAME's template) this is a permutation.
+    """
+    from scipy.spatial import cKDTree
+
+    _, partner = cKDTree(points).query(points * X_FLIP)
+    return np.asarray(partner)
 
 
 def eye_opening_centre(vertices: np.ndarray, side: str) -> np.ndarray:
@@ -284,7 +292,4 @@ def mirror_map() -> np.ndarray:
 
     The canonical mesh is exactly symmetric, so this is an exact permutation.
     """
-    v = face_topology().vertices
-    mirrored = v * np.array([-1.0, 1.0, 1.0], dtype=np.float32)
-    distance = np.linalg.norm(v[None, :, :] - mirrored[:, None, :], axis=-1)
-    return distance.argmin(axis=1)
+    return mirror_partners(face_topology().vertices)

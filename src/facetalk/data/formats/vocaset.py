@@ -75,6 +75,14 @@ def _sentence_number(sentence: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def in_split(split: str, subject: str, sentence: str) -> bool:
+    """Whether clip `sentence` (e.g. "sentence21") of `subject` belongs to `split` ("train", "val", "test", "all")."""
+    if split == ALL_SPLITS:
+        return True
+    subjects, sentences = SPLITS[split]
+    return subject in subjects and _sentence_number(sentence) in sentences
+
+
 def _templates(path: Path) -> dict[str, np.ndarray]:
     raw = load_pickle(path)
     if not isinstance(raw, dict):
@@ -139,10 +147,7 @@ class VocasetDataset(CheckedClips):
             self._entries.append((subject, sentence))
 
     def _wanted(self, subject: str, sentence: str) -> bool:
-        if self.split == ALL_SPLITS:
-            return True
-        subjects, sentences = SPLITS[self.split]
-        return subject in subjects and _sentence_number(sentence) in sentences
+        return in_split(self.split, subject, sentence)
 
     def _index_processed(self) -> set[tuple[str, str]]:
         motions = {p.stem for p in (self.root / "vertices_npy").glob("*.npy")}
