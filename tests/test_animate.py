@@ -147,6 +147,11 @@ def test_cli_model_writes_a_textgrid_only_when_asked(example, tmp_path):
     vertices = read_motion(tmp_path / "asked" / "example.npz")
     assert vertices.kind == "vertices"
     assert read_motion(tmp_path / "default" / "example.npz").kind == "blendshapes"
+    flame = subprocess.run([*base, "--flame", str(EXAMPLE), "-o", str(tmp_path / "flame")], capture_output=True, text=True)
+    assert flame.returncode == 2 and flame.stderr.strip().splitlines() == [
+        "error: --flame: the model animates ARKit weights, not FLAME parameters"
+    ]
+    assert not (tmp_path / "flame").exists()
     # --symmetric: the vertices' symmetric part
     subprocess.run([*base, "-f", "npz", "--symmetric", "-o", str(tmp_path / "sym")], capture_output=True, text=True, check=True)
     np.testing.assert_allclose(read_motion(tmp_path / "sym" / "example.npz").data, symmetric(vertices).data, atol=1e-6)
