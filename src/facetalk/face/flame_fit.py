@@ -62,10 +62,9 @@ class SequenceFit:
     error_m: np.ndarray
 
     def motion(self, fps: float) -> Motion:
-        """The fit as `flame_seq` parameter motion (expression zero-padded to 100 components)."""
-        expression = np.zeros((len(self.jaw), NUM_EXPRESSION), np.float32)
-        expression[:, : self.expression.shape[1]] = self.expression
-        return Motion(np.concatenate([expression, self.jaw], axis=1), fps, "params", EXPRESSION_CHANNELS + JAW_CHANNELS)
+        """The fit as FLAME parameter motion: `expr_00..` (E) and the jaw."""
+        channels = EXPRESSION_CHANNELS[: self.expression.shape[1]] + JAW_CHANNELS
+        return Motion(np.concatenate([self.expression, self.jaw], axis=1), fps, "params", channels)
 
 
 def fit_shape(model: FlameModel, template: np.ndarray) -> np.ndarray:

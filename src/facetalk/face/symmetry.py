@@ -22,10 +22,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from facetalk.data.formats.flame_seq import EXPRESSION_CHANNELS, GLOBAL_CHANNELS, JAW_CHANNELS
 from facetalk.errors import InvalidInputError
 from facetalk.face.arkit import mirror_name
-from facetalk.face.flame import NUM_SHAPE, FlameModel
+from facetalk.face.flame import NUM_SHAPE, FlameFace, FlameModel
 from facetalk.face.topology import X_FLIP, mirror_map, mirror_partners
 from facetalk.types import Motion
 
@@ -43,21 +42,17 @@ def flame_mirror(model: FlameModel, channels: tuple[str, ...]) -> np.ndarray:
     """The mirror image of FLAME parameter frames as a matrix M (P, P): mirrored = params @ M.T.
 
     Raises:
-        InvalidInputError: a channel that is not a FLAME expression, jaw or global rotation channel.
+        InvalidInputError: channels `FlameFace` does not drive (not expression, jaw or global rotation).
     """
-    expression = [i for i, name in enumerate(channels) if name in EXPRESSION_CHANNELS]
-    unknown = [name for name in channels if name not in EXPRESSION_CHANNELS + JAW_CHANNELS + GLOBAL_CHANNELS]
-    if unknown:
-        raise InvalidInputError(f"cannot mirror parameters {', '.join(unknown[:3])}: not FLAME expression or pose")
+    face = FlameFace(model, channels)  # checks the channels and finds each kind's columns
+    expression = face.expression_index
     basis = model.shapedirs[..., NUM_SHAPE : NUM_SHAPE + len(expression)].astype(np.float64)  # (V, 3, E)
     mirrored = basis[mirror_partners(model.v_template)] * X_FLIP[:, None]  # (V, 3, E)
     q, *_ = np.linalg.lstsq(basis.reshape(-1, len(expression)), mirrored.reshape(-1, len(expression)), rcond=None)
     matrix = np.zeros((len(channels), len(channels)))
     matrix[np.ix_(expression, expression)] = q  # Q = S⁺ M S: mirrored ψ = Q ψ
-    for axes in (JAW_CHANNELS, GLOBAL_CHANNELS):
-        for axis, flip in zip(axes, ROTATION_FLIP, strict=True):
-            if axis in channels:
-                matrix[channels.index(axis), channels.index(axis)] = flip
+    for rotation in (face.jaw_index, face.global_index):
+        matrix[rotation, rotation] = ROTATION_FLIP[: len(rotation)]
     return matrix
 
 
